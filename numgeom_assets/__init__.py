@@ -1,0 +1,1 @@
+"""Dagster definitions of numgeom: assets, checks, resources and jobs over numgeom_core."""

@@ -1,0 +1,1 @@
+"""The numgeom assets, one module each."""

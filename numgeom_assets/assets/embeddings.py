@@ -1,0 +1,127 @@
+"""The `embeddings` asset: one L2-normalised vector per sample for each backbone × method."""
+
+import time
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from numgeom_assets.partitions import cell_partitions, parse_cell
+from numgeom_assets.resources import backbone_spec
+from numgeom_assets.settings import EmbeddingSettings
+from numgeom_assets.tracking import MlflowTracking, mlflow_metadata
+from numgeom_core.models import embed_texts, load_backbone
+
+NORM_TOLERANCE = 1e-4
+PROGRESS_EVERY_SECONDS = 15.0
+
+embeddings_check = dg.AssetCheckSpec(
+    "embeddings_are_finite_and_shaped",
+    asset="embeddings",
+    description="One finite unit-norm row per dataset sample, in dataset order.",
+)
+
+
+@dg.asset(
+    partitions_def=cell_partitions,
+    group_name="embeddings",
+    kinds={"pytorch", "parquet"},
+    check_specs=[embeddings_check],
+    code_version="1",
+)
+def embeddings(
+    context: dg.AssetExecutionContext,
+    config: EmbeddingSettings,
+    backbone_checkpoint: dict,
+    sequence_dataset: pl.DataFrame,
+    mlflow: MlflowTracking,
+):
+    """Pooled, L2-normalised float32 embeddings of every dataset sample, keyed by sample_id."""
+    cell = parse_cell(context.partition_key)
+    spec = backbone_spec(cell.backbone)
+    embedding_config = config.to_core()
+    texts = sequence_dataset["text"].to_list()
+
+    params = {
+        "backbone": spec.name,
+        "merge_method": cell.merge_method,
+        "checkpoint_sha256": backbone_checkpoint["sha256"],
+        **{f"embedding.{k}": v for k, v in config.model_dump().items()},
+    }
+    with mlflow.start_run(context, params=params, tags={"numgeom.kind": spec.kind}) as run:
+        model, tokenizer = load_backbone(backbone_checkpoint["path"], spec)
+        context.log.info(f"Embedding {len(texts)} sequences with {spec.name} ({spec.kind})")
+        result = embed_texts(
+            model, tokenizer, texts, spec, embedding_config, progress=_progress_logger(context)
+        )
+        run.log_metrics(
+            {
+                "sequences_per_second": result.sequences_per_second,
+                "seconds": result.seconds,
+                "n_tokens": result.n_tokens,
+            }
+        )
+
+    vectors = result.vectors  # [N, H] float32, unit rows, dataset order
+    table = pl.DataFrame(
+        {"sample_id": sequence_dataset["sample_id"], "embedding": vectors},
+        schema={"sample_id": pl.Utf8, "embedding": pl.Array(pl.Float32, vectors.shape[1])},
+    )
+    metadata = {
+        "n_samples": dg.MetadataValue.int(vectors.shape[0]),
+        "dimension": dg.MetadataValue.int(vectors.shape[1]),
+        "sequences_per_second": dg.MetadataValue.float(round(result.sequences_per_second, 2)),
+        "seconds": dg.MetadataValue.float(round(result.seconds, 2)),
+        "n_tokens": dg.MetadataValue.int(result.n_tokens),
+        "checkpoint_sha256": dg.MetadataValue.text(backbone_checkpoint["sha256"]),
+        **mlflow_metadata(run),
+    }
+    yield dg.Output(table, metadata=metadata)
+    yield check_embeddings(vectors, table["sample_id"].to_list(), sequence_dataset)
+
+
+def check_embeddings(
+    vectors: np.ndarray, sample_ids: list[str], dataset: pl.DataFrame
+) -> dg.AssetCheckResult:
+    """Check that there is one finite unit-norm row per dataset sample, in dataset order."""
+    problems = []
+    if vectors.ndim != 2 or vectors.shape[0] != dataset.height:
+        problems.append(f"shape {vectors.shape}, expected ({dataset.height}, dimension)")
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        problems.append(f"{int((~finite).sum())} rows with non-finite values")
+    norms = np.linalg.norm(vectors, axis=1)
+    off_norm = int((np.abs(norms - 1.0) > NORM_TOLERANCE).sum())
+    if off_norm:
+        problems.append(f"{off_norm} rows whose L2 norm is not 1 within {NORM_TOLERANCE}")
+    if sample_ids != dataset["sample_id"].to_list():
+        problems.append("sample ids do not match the dataset's order")
+    return dg.AssetCheckResult(
+        check_name="embeddings_are_finite_and_shaped",
+        passed=not problems,
+        metadata={
+            "problems": dg.MetadataValue.text("; ".join(problems) or "none"),
+            "rows": dg.MetadataValue.int(int(vectors.shape[0])),
+        },
+    )
+
+
+def _progress_logger(context: dg.AssetExecutionContext):
+    """Return a progress callback that logs at most every PROGRESS_EVERY_SECONDS, plus the end."""
+    started = time.perf_counter()
+    last_logged = started
+
+    def log_progress(done: int, total: int) -> None:
+        nonlocal last_logged
+        now = time.perf_counter()
+        if done < total and now - last_logged < PROGRESS_EVERY_SECONDS:
+            return
+        last_logged = now
+        rate = done / max(now - started, 1e-9)
+        remaining = (total - done) / rate if rate > 0 else float("nan")
+        context.log.info(
+            f"Embedded {done}/{total} sequences ({100 * done / total:.0f}%), "
+            f"{rate:.1f} sequences/s, about {remaining:.0f} s left"
+        )
+
+    return log_progress

@@ -1,0 +1,91 @@
+"""The main job: materialise every asset for every default partition, in dependency order.
+
+It runs the asset jobs in process against a persistent Dagster instance, so the runs,
+materialisations, metadata and plots appear in the Dagster UI on the same DAGSTER_HOME.
+"""
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from numgeom_assets.partitions import BACKBONE, all_cells
+from numgeom_assets.profiles import dataset_run_config
+from numgeom_assets.resources import backbone_spec, registered_backbones
+from numgeom_core.errors import NumgeomError
+from numgeom_core.models import check_available, default_backbone_names
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class MainJobReport:
+    """What the main job ran: Dagster run ids and wall seconds per asset."""
+
+    run_ids: list[str] = field(default_factory=list)
+    asset_seconds: dict[str, float] = field(default_factory=dict)
+    total_seconds: float = 0.0
+
+
+def run_main_job(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    backbones: Sequence[str] | None = None,
+    profile: str = "default",
+) -> MainJobReport:
+    """Materialise dataset, checkpoints, every cell and the summary for `backbones`.
+
+    Every backbone name, the profile and the availability of each model are checked
+    before anything runs, so a bad input fails in seconds, not after the first model.
+    """
+    names = list(backbones) if backbones else default_backbone_names(registered_backbones())
+    specs = [backbone_spec(name) for name in names]
+    for spec in specs:
+        check_available(spec)
+    dataset_config = dataset_run_config(profile)
+
+    new = [name for name in names if not instance.has_dynamic_partition(BACKBONE, name)]
+    if new:
+        instance.add_dynamic_partitions(BACKBONE, new)
+        logger.info("Added backbone partitions: %s", ", ".join(new))
+
+    report = MainJobReport()
+    started = time.perf_counter()
+    _execute(defs, instance, "dataset_job", None, dataset_config, report)
+    for name in names:
+        _execute(defs, instance, "checkpoint_job", name, {}, report)
+    for cell in all_cells(names):
+        _execute(defs, instance, "cell_job", cell.key(), {}, report)
+    _execute(defs, instance, "summary_job", None, {}, report)
+    report.total_seconds = time.perf_counter() - started
+    return report
+
+
+def _execute(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    job_name: str,
+    partition_key: str | None,
+    run_config: dict,
+    report: MainJobReport,
+) -> None:
+    label = f"{job_name}" + (f" [{partition_key}]" if partition_key else "")
+    logger.info("Starting %s", label)
+    job = defs.resolve_job_def(job_name)
+    result = job.execute_in_process(
+        instance=instance, partition_key=partition_key, run_config=run_config, raise_on_error=False
+    )
+    report.run_ids.append(result.run_id)
+    for stats in instance.get_run_step_stats(result.run_id):
+        if stats.end_time and stats.start_time:
+            seconds = stats.end_time - stats.start_time
+            report.asset_seconds[stats.step_key] = report.asset_seconds.get(stats.step_key, 0) + seconds
+    if not result.success:
+        raise NumgeomError(
+            f"{label} failed (Dagster run {result.run_id}). The error and its traceback are "
+            "in the log above and in the run's page in the Dagster UI; fix the cause and run "
+            "again: materialised partitions are kept."
+        )
+    logger.info("Finished %s (Dagster run %s)", label, result.run_id)

@@ -1,0 +1,9 @@
+# Environment for numgeom commands; sourced by the other scripts.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export DAGSTER_HOME="${DAGSTER_HOME:-$ROOT/dagster_home}"
+export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///$ROOT/mlruns/mlflow.db}"
+export MLFLOW_DISABLE_TELEMETRY=true
+export HF_HUB_OFFLINE=1
+export TRANSFORMERS_OFFLINE=1
+export PATH="$ROOT/.venv/bin:$PATH"
+mkdir -p "$DAGSTER_HOME" "$ROOT/mlruns"
