@@ -14,7 +14,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run a `numgeom` subcommand and return its exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         return args.handler(args)
     except NumgeomError as error:

@@ -1,8 +1,9 @@
-"""Asset jobs, one per partitioning, that the main job runs in order."""
+"""Asset jobs, one per partitioning, that the main job runs in order.
+
+Each job's partitioning is inferred from its assets.
+"""
 
 import dagster as dg
-
-from numgeom_assets.partitions import backbone_partitions, cell_partitions
 
 dataset_job = dg.define_asset_job(
     "dataset_job", selection=["sequence_dataset"], description="Build the sequence dataset."
@@ -10,13 +11,11 @@ dataset_job = dg.define_asset_job(
 checkpoint_job = dg.define_asset_job(
     "checkpoint_job",
     selection=["backbone_checkpoint"],
-    partitions_def=backbone_partitions,
     description="Resolve one backbone's weights into a local checkpoint folder.",
 )
 cell_job = dg.define_asset_job(
     "cell_job",
     selection=["embeddings", "geometry_metrics", "embedding_map"],
-    partitions_def=cell_partitions,
     description="Embed, score and map one backbone × merge method cell.",
 )
 summary_job = dg.define_asset_job(

@@ -14,6 +14,8 @@ import dagster as dg
 from numgeom_assets.partitions import BACKBONE, all_cells
 from numgeom_assets.profiles import dataset_run_config
 from numgeom_assets.resources import backbone_spec, registered_backbones
+from numgeom_assets.settings import DatasetSettings
+from numgeom_core.data import check_feasible
 from numgeom_core.errors import NumgeomError
 from numgeom_core.models import check_available, default_backbone_names
 
@@ -37,14 +39,17 @@ def run_main_job(
 ) -> MainJobReport:
     """Materialise dataset, checkpoints, every cell and the summary for `backbones`.
 
-    Every backbone name, the profile and the availability of each model are checked
-    before anything runs, so a bad input fails in seconds, not after the first model.
+    Every backbone name, the dataset settings and the availability of each model are
+    checked before anything runs, so a bad input fails in seconds, not after the first
+    model.
     """
     names = list(backbones) if backbones else default_backbone_names(registered_backbones())
     specs = [backbone_spec(name) for name in names]
     for spec in specs:
         check_available(spec)
     dataset_config = dataset_run_config(profile)
+    dataset_settings = dataset_config.get("ops", {}).get("sequence_dataset", {}).get("config", {})
+    check_feasible(DatasetSettings(**dataset_settings).to_core())
 
     new = [name for name in names if not instance.has_dynamic_partition(BACKBONE, name)]
     if new:
@@ -81,7 +86,9 @@ def _execute(
     for stats in instance.get_run_step_stats(result.run_id):
         if stats.end_time and stats.start_time:
             seconds = stats.end_time - stats.start_time
-            report.asset_seconds[stats.step_key] = report.asset_seconds.get(stats.step_key, 0) + seconds
+            report.asset_seconds[stats.step_key] = (
+                report.asset_seconds.get(stats.step_key, 0) + seconds
+            )
     if not result.success:
         raise NumgeomError(
             f"{label} failed (Dagster run {result.run_id}). The error and its traceback are "

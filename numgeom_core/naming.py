@@ -21,7 +21,6 @@ def validate_name(name: object, what: str = "backbone name") -> str:
         raise BackboneError(f"Invalid {what} {name!r}: expected a string of {NAME_RULE}.")
     if not NAME_PATTERN.fullmatch(name) or ".." in name:
         raise BackboneError(
-            f"Invalid {what} {name!r}: use {NAME_RULE}, for example 'minilm-l6' or "
-            "'smollm2-135m'."
+            f"Invalid {what} {name!r}: use {NAME_RULE}, for example 'minilm-l6' or 'smollm2-135m'."
         )
     return name

@@ -73,7 +73,9 @@ def plot_umap_grid(maps: pl.DataFrame, path: Path, families: Sequence[str]) -> P
     )
     for i, backbone in enumerate(backbones):
         for j, method in enumerate(methods):
-            cell = maps.filter((pl.col("backbone") == backbone) & (pl.col("merge_method") == method))
+            cell = maps.filter(
+                (pl.col("backbone") == backbone) & (pl.col("merge_method") == method)
+            )
             _scatter(axes[i][j], cell, colours)
             axes[i][j].set_title(f"{backbone} / {method}", fontsize=9)
     _legend(fig, colours)

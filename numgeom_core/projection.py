@@ -34,13 +34,10 @@ class ProjectionConfig:
             )
         if not 0.0 <= self.min_dist < 1.0:
             raise ConfigError(
-                f"Invalid min_dist {self.min_dist}: expected a value in [0, 1), "
-                "for example 0.1."
+                f"Invalid min_dist {self.min_dist}: expected a value in [0, 1), for example 0.1."
             )
         if self.metric not in ("cosine", "euclidean"):
-            raise ConfigError(
-                f"Invalid metric {self.metric!r}: expected 'cosine' or 'euclidean'."
-            )
+            raise ConfigError(f"Invalid metric {self.metric!r}: expected 'cosine' or 'euclidean'.")
 
 
 def umap_2d(vectors: np.ndarray, config: ProjectionConfig) -> np.ndarray:

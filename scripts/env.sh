@@ -5,5 +5,6 @@ export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///$ROOT/mlruns/mlflow
 export MLFLOW_DISABLE_TELEMETRY=true
 export HF_HUB_OFFLINE=1
 export TRANSFORMERS_OFFLINE=1
-export PATH="$ROOT/.venv/bin:$PATH"
+export VIRTUAL_ENV="$ROOT/.venv"
+export PATH="$VIRTUAL_ENV/bin:$PATH"
 mkdir -p "$DAGSTER_HOME" "$ROOT/mlruns"

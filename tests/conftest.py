@@ -3,7 +3,7 @@
 Tiny BERT and Llama models are built from a config with random weights and a word-level
 tokenizer over digits and commas, saved once per session, and returned as 'directory'
 backbone specs. The real bundled backbones are resolved once per session into a temporary
-cache; set NUMGEOM_TEST_MODEL_CACHE to a folder to keep the SmolLM2 conversion (about 35 s)
+cache. Set NUMGEOM_TEST_MODEL_CACHE to a folder to keep the SmolLM2 conversion (about 35 s)
 between sessions.
 """
 
@@ -122,8 +122,8 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> BackboneSpec:
 @pytest.fixture(scope="session")
 def backbone_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The cache folder that real backbones are converted into during this session."""
-    kept = os.environ.get("NUMGEOM_TEST_MODEL_CACHE")
-    return Path(kept) if kept else tmp_path_factory.mktemp("backbone-cache")
+    persistent = os.environ.get("NUMGEOM_TEST_MODEL_CACHE")
+    return Path(persistent) if persistent else tmp_path_factory.mktemp("backbone-cache")
 
 
 @pytest.fixture(scope="session")

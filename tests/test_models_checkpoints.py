@@ -1,7 +1,7 @@
 """Resolving backbones to folders: packages, directories, the hub cache and GGUF conversion.
 
-GGUF conversion is exercised with the tiny Llama standing in for the slow GGUF reader, so the
-cache, record and atomic-write logic run in a second; the real conversion is in the slow tests.
+GGUF conversion runs here with the tiny Llama in place of the slow GGUF reader, so the cache,
+record and atomic-write logic take about a second. The real conversion is in the slow tests.
 """
 
 import dataclasses

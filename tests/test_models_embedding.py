@@ -21,7 +21,7 @@ from numgeom_core.models import (
     embed_texts,
     load_backbone,
 )
-from numgeom_core.models.embedding import normalize_rows, tokenize
+from numgeom_core.models.embedding import _forward_options, normalize_rows, tokenize
 from numgeom_core.models.loading import set_pad_token
 
 if TYPE_CHECKING:
@@ -75,9 +75,7 @@ def test_encoder_without_pad_token_is_rejected(bert: tuple, tiny_bert: BackboneS
         set_pad_token(tokenizer, tiny_bert)
 
 
-def test_remote_code_folder_is_not_loaded_without_opt_in(
-    tmp_path: Path, tiny_bert: BackboneSpec
-) -> None:
+def test_load_rejects_remote_code_folder(tmp_path: Path, tiny_bert: BackboneSpec) -> None:
     folder = tmp_path / "remote"
     shutil.copytree(tiny_bert.source, folder)
     config = json.loads((folder / "config.json").read_text())
@@ -302,3 +300,44 @@ def test_non_string_input_is_rejected(bert: tuple, tiny_bert: BackboneSpec) -> N
 def test_invalid_embedding_config_is_rejected(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"Invalid embedding {field}"):
         EmbeddingConfig(**{field: value})
+
+
+def test_model_with_task_head_is_rejected(tiny_llama: BackboneSpec, llama: tuple) -> None:
+    from transformers import LlamaForCausalLM
+
+    causal = LlamaForCausalLM.from_pretrained(tiny_llama.source)
+
+    with pytest.raises(EmbeddingError, match="has no last_hidden_state"):
+        embed_texts(causal, llama[1], TEXTS, tiny_llama, EmbeddingConfig())
+
+
+def test_fresh_lora_wrapper_embeds_like_base(llama: tuple, tiny_llama: BackboneSpec) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    model, tokenizer = llama
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.padding_side = "left"
+    lora = LoraConfig(r=2, lora_alpha=4, target_modules=list(tiny_llama.lora_targets))
+    # LoRA's B matrices start at zero, so a fresh adapter leaves every output unchanged.
+    wrapped = get_peft_model(copy.deepcopy(model), lora)
+
+    base = embed_texts(model, tokenizer, TEXTS, tiny_llama, EmbeddingConfig()).vectors
+    adapted = embed_texts(wrapped, tokenizer, TEXTS, tiny_llama, EmbeddingConfig()).vectors
+
+    np.testing.assert_allclose(adapted, base, atol=TOLERANCE)
+    assert _forward_options(wrapped, tiny_llama) == {"position_ids": True, "use_cache": True}
+
+
+def test_embedding_runs_without_dropout(bert: tuple, tiny_bert: BackboneSpec) -> None:
+    model, tokenizer = bert
+    training = copy.deepcopy(model)
+    for module in training.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.5
+    training.train()
+
+    expected = embed_texts(model, tokenizer, TEXTS, tiny_bert, EmbeddingConfig()).vectors
+    first = embed_texts(training, tokenizer, TEXTS, tiny_bert, EmbeddingConfig()).vectors
+
+    np.testing.assert_allclose(first, expected, atol=TOLERANCE)
+    assert training.training

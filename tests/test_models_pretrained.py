@@ -70,7 +70,7 @@ def test_converted_smollm2_matches_gguf_outputs(smollm2_checkpoint: ResolvedChec
     with torch.inference_mode():
         hidden = model(input_ids=input_ids).last_hidden_state[0, -1]
 
-    # The record holds the GGUF-loaded model's last hidden state on the probe text.
+    # The record contains the GGUF-loaded model's last hidden state on the probe text.
     assert input_ids[0].tolist() == record["probe_input_ids"]
     assert torch.allclose(hidden, torch.tensor(record["probe_last_hidden_state"]), atol=1e-4)
     assert record["quantized_from"] == "GGUF Q4_1"

@@ -28,7 +28,7 @@ METRICS_SCHEMA = {
 metrics_check = dg.AssetCheckSpec(
     "metric_values_are_in_valid_ranges",
     asset="geometry_metrics",
-    description="Every defined metric lies in its mathematical range; undefined ones have a reason.",
+    description="Every defined metric lies in its valid range; every undefined one has a reason.",
 )
 
 
@@ -81,7 +81,9 @@ def geometry_metrics(
     }
     with mlflow.start_run(context, params=params) as run:
         run.log_metrics({f"{r['split']}/{r['metric']}": r["value"] for r in rows})
-        undefined = {f"undefined.{r['split']}.{r['metric']}": r["reason"] for r in rows if r["reason"]}
+        undefined = {
+            f"undefined.{r['split']}.{r['metric']}": r["reason"] for r in rows if r["reason"]
+        }
         run.set_tags(undefined)
         run.log_table(table, "geometry_metrics")
 
@@ -122,5 +124,7 @@ def _metadata(table: pl.DataFrame, run) -> dict:
 def _summary(values) -> str:
     shown = []
     for value in values[:3]:
-        shown.append(f"{value.name}={value.value:.4f}" if value.value is not None else f"{value.name}=n/a")
+        shown.append(
+            f"{value.name}={value.value:.4f}" if value.value is not None else f"{value.name}=n/a"
+        )
     return ", ".join(shown)

@@ -41,15 +41,19 @@ def metrics_summary(
     table = pl.concat(list(geometry_metrics.values())).cast(METRICS_SCHEMA)
     table = table.sort("backbone", "merge_method", "split", maintain_order=True)
     table = table.join(_backbone_labels(table), on="backbone", how="left")
-    maps = pl.concat(
-        [
-            frame.with_columns(
-                backbone=pl.lit(parse_cell(key).backbone),
-                merge_method=pl.lit(parse_cell(key).merge_method),
-            )
-            for key, frame in embedding_map.items()
-        ]
-    ) if embedding_map else pl.DataFrame(schema={"backbone": pl.Utf8, "merge_method": pl.Utf8})
+    maps = (
+        pl.concat(
+            [
+                frame.with_columns(
+                    backbone=pl.lit(parse_cell(key).backbone),
+                    merge_method=pl.lit(parse_cell(key).merge_method),
+                )
+                for key, frame in embedding_map.items()
+            ]
+        )
+        if embedding_map
+        else pl.DataFrame(schema={"backbone": pl.Utf8, "merge_method": pl.Utf8})
+    )
     context.log.info(
         f"Summarising {table.select('backbone', 'merge_method').n_unique()} cells "
         f"and {len(embedding_map)} maps"

@@ -1,8 +1,8 @@
 """Resolution of a registered backbone to a Hugging Face folder on this machine.
 
-Package and directory sources are used in place, a hub id is looked up in the local Hugging
-Face cache (or downloaded when the hub is reachable), and a GGUF file is converted once into
-a plain folder under the cache directory (see `gguf_conversion`).
+Package and directory sources are used in place. A hub id is looked up in the local Hugging
+Face cache, or downloaded when the hub is reachable. A GGUF file is converted once into a
+plain folder under the cache directory (see `gguf_conversion`).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def resolve_checkpoint(spec: BackboneSpec, cache_dir: Path) -> ResolvedCheckpoin
 def check_available(spec: BackboneSpec) -> None:
     """Raise ModelUnavailableError if `spec`'s weights cannot be found; loads no weights.
 
-    Checks that the package is installed and holds the model folder, that the GGUF file or the
+    Checks that the package is installed and contains the model folder, that the GGUF file or the
     directory exists, or, for a hub id, that a snapshot is in the local Hugging Face cache
     when the hub is offline. An online hub id is assumed downloadable. A folder that needs
     remote code the backbone does not allow raises too.

@@ -92,7 +92,8 @@ def embed_texts(
     An LLM gets its EOS token appended to every sequence and is pooled at that last real
     token ("last") or over all real tokens ("mean"). An encoder is pooled over the attention
     mask ("mean") or at its first token ("cls"). Pooling uses only real tokens, so a row does
-    not depend on the other texts in its batch. `progress(done, total)` is called after every
+    not depend on the other texts in its batch. The model runs in eval mode (no dropout) and
+    gets its previous mode back afterwards. `progress(done, total)` is called after every
     batch with the number of texts embedded so far.
 
     Raises EmbeddingError for an empty input, a text longer than the token limit, or a row
@@ -108,7 +109,7 @@ def embed_texts(
     forward_options = _forward_options(model, spec)
 
     rows: list[np.ndarray | None] = [None] * len(texts)
-    with _torch_threads(config.num_threads), torch.inference_mode():
+    with _torch_threads(config.num_threads), _eval_mode(model), torch.inference_mode():
         for batch_start in range(0, len(order), config.batch_size):
             batch = order[batch_start : batch_start + config.batch_size]
             input_ids, mask = pad_batch([token_ids[i] for i in batch], pad_id, padding_side)
@@ -251,7 +252,9 @@ def _pad_token_id(tokenizer: PreTrainedTokenizerBase, spec: BackboneSpec) -> int
 
 def _forward_options(model: torch.nn.Module, spec: BackboneSpec) -> dict[str, bool]:
     """Return which optional forward arguments to pass: explicit positions, no KV cache."""
-    parameters = inspect.signature(model.forward).parameters
+    # A PEFT wrapper forwards **kwargs to the model it wraps, whose signature is the one to read.
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    parameters = inspect.signature(inner.forward).parameters
     is_llm = spec.kind == "llm"
     return {
         # Positions counted over real tokens only, so that left padding does not shift them.
@@ -279,8 +282,22 @@ def _last_hidden_state(
     outputs = model(**arguments)
     hidden = getattr(outputs, "last_hidden_state", None)
     if hidden is None:
-        hidden = outputs[0]
+        raise EmbeddingError(
+            f"The model output ({type(outputs).__name__}) has no last_hidden_state, so it is "
+            "not a base model; embed with the model that load_backbone returns, not one with "
+            "a task head."
+        )
     return hidden.float().cpu()
+
+
+@contextlib.contextmanager
+def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
 @contextlib.contextmanager

@@ -2,9 +2,9 @@
 
 transformers reads a GGUF file with `from_pretrained(folder, gguf_file=...)` and dequantises
 its weights to float32, but that takes tens of seconds and the loaded model refuses
-`save_pretrained`. The conversion here builds the same architecture from the GGUF config with
-its quantization entry removed, loads the dequantised state dict strictly, checks that both
-models produce the same hidden states on a probe text, and saves config.json,
+`save_pretrained`. So the conversion here builds the same architecture from the GGUF config
+with its quantization entry removed and loads the dequantised state dict strictly. It checks
+that both models produce the same hidden states on a probe text, then saves config.json,
 model.safetensors and the tokenizer files. Later loads take a second or two.
 
 The folder is written with `atomic_dir`, so a conversion that fails or is killed leaves

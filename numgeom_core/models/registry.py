@@ -48,7 +48,7 @@ class BackboneSpec:
         kind: "encoder" (bidirectional, BERT-like) or "llm" (decoder-only, causal).
         pooling: "mean" or "cls" for encoders; "last" or "mean" for LLMs.
         lora_targets: module name suffixes that LoRA adapters wrap.
-        subfolder: folder inside a package that holds config.json, for "package" sources.
+        subfolder: folder inside a package that contains config.json, for "package" sources.
         trust_remote_code: run the model's own Python code from its folder; only for "hub" and
             "directory" sources, and off unless a user opts in for this backbone.
         quantized_from: the quantisation the weights were dequantised from (for example
