@@ -13,7 +13,7 @@ import dagster as dg
 
 from numgeom_assets.partitions import BACKBONE, all_cells
 from numgeom_assets.profiles import dataset_run_config
-from numgeom_assets.resources import backbone_spec, registered_backbones
+from numgeom_assets.registry import backbone_spec, registered_backbones
 from numgeom_assets.settings import DatasetSettings
 from numgeom_core.data import check_feasible
 from numgeom_core.errors import NumgeomError
@@ -29,6 +29,7 @@ class MainJobReport:
     run_ids: list[str] = field(default_factory=list)
     asset_seconds: dict[str, float] = field(default_factory=dict)
     total_seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)
 
 
 def run_main_job(
@@ -36,12 +37,15 @@ def run_main_job(
     instance: dg.DagsterInstance,
     backbones: Sequence[str] | None = None,
     profile: str = "default",
+    skip_existing: bool = False,
 ) -> MainJobReport:
     """Materialise dataset, checkpoints, every cell and the summary for `backbones`.
 
     Every backbone name, the dataset settings and the availability of each model are
     checked before anything runs, so a bad input fails in seconds, not after the first
-    model.
+    model. With `skip_existing`, jobs whose assets are all materialised for their
+    partition are skipped (the summary always runs), which is how a new backbone is
+    backfilled without recomputing the others.
     """
     names = list(backbones) if backbones else default_backbone_names(registered_backbones())
     specs = [backbone_spec(name) for name in names]
@@ -58,14 +62,37 @@ def run_main_job(
 
     report = MainJobReport()
     started = time.perf_counter()
-    _execute(defs, instance, "dataset_job", None, dataset_config, report)
-    for name in names:
-        _execute(defs, instance, "checkpoint_job", name, {}, report)
-    for cell in all_cells(names):
-        _execute(defs, instance, "cell_job", cell.key(), {}, report)
+    steps = [("dataset_job", None, dataset_config)]
+    steps += [("checkpoint_job", name, {}) for name in names]
+    steps += [("cell_job", cell.key(), {}) for cell in all_cells(names)]
+    for job_name, partition_key, run_config in steps:
+        if skip_existing and _materialised(defs, instance, job_name, partition_key):
+            report.skipped.append(_label(job_name, partition_key))
+            continue
+        _execute(defs, instance, job_name, partition_key, run_config, report)
     _execute(defs, instance, "summary_job", None, {}, report)
     report.total_seconds = time.perf_counter() - started
     return report
+
+
+def _materialised(
+    defs: dg.Definitions, instance: dg.DagsterInstance, job_name: str, partition_key: str | None
+) -> bool:
+    """Return True if every asset of the job is materialised for `partition_key`."""
+    job = defs.resolve_job_def(job_name)
+    for asset_key in job.asset_layer.selected_asset_keys:
+        if partition_key is None:
+            if instance.get_latest_materialization_event(asset_key) is None:
+                return False
+        elif str(partition_key) not in {
+            str(key) for key in instance.get_materialized_partitions(asset_key)
+        }:
+            return False
+    return True
+
+
+def _label(job_name: str, partition_key: str | None) -> str:
+    return job_name + (f" [{partition_key}]" if partition_key else "")
 
 
 def _execute(
@@ -76,7 +103,7 @@ def _execute(
     run_config: dict,
     report: MainJobReport,
 ) -> None:
-    label = f"{job_name}" + (f" [{partition_key}]" if partition_key else "")
+    label = _label(job_name, partition_key)
     logger.info("Starting %s", label)
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(

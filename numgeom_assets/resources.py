@@ -1,10 +1,9 @@
-"""Resources shared by the assets: where files go, and the backbone registry."""
+"""Resources shared by the assets."""
 
 from pathlib import Path
 
 import dagster as dg
 
-from numgeom_core.models import DEFAULT_BACKBONES, BackboneSpec, get_backbone
 from numgeom_core.naming import validate_name
 
 
@@ -18,13 +17,3 @@ class NumgeomStorage(dg.ConfigurableResource):
         folder = Path(self.root).joinpath(*(validate_name(p, "storage folder") for p in parts))
         folder.mkdir(parents=True, exist_ok=True)
         return folder
-
-
-def registered_backbones() -> dict[str, BackboneSpec]:
-    """Every backbone numgeom knows, by name."""
-    return dict(DEFAULT_BACKBONES)
-
-
-def backbone_spec(name: str) -> BackboneSpec:
-    """Look up a registered backbone, validating the name first."""
-    return get_backbone(validate_name(name), registered_backbones())

@@ -28,6 +28,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     try:
         yield tmp
         _fsync_file(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -48,6 +49,8 @@ def atomic_dir(target: Path) -> Iterator[Path]:
         for path in tmp.rglob("*"):
             if path.is_file():
                 _fsync_file(path)
+                os.chmod(path, 0o666 & ~_umask())
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700
         old = None
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
@@ -91,6 +94,12 @@ def sha256_tree(folder: Path) -> str:
         digest.update(b"\0")
         digest.update(sha256_file(path).encode())
     return digest.hexdigest()
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def _fsync_file(path: Path) -> None:

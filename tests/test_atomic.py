@@ -74,3 +74,19 @@ def test_sha256_tree_depends_on_names_and_contents(tmp_path: Path) -> None:
     (first / "x.bin").write_bytes(b"1")
     (first / "x.bin").rename(first / "y.bin")
     assert sha256_tree(first) != digest
+
+
+def test_atomic_writes_get_umask_permissions(tmp_path: Path) -> None:
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        write_bytes_atomic(tmp_path / "file.bin", b"x")
+        with atomic_dir(tmp_path / "folder") as tmp:
+            (tmp / "inner.bin").write_bytes(b"y")
+    finally:
+        os.umask(previous)
+
+    assert (tmp_path / "file.bin").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "folder" / "inner.bin").stat().st_mode & 0o777 == 0o644

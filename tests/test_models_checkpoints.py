@@ -15,7 +15,8 @@ from typing import Any, NamedTuple
 import huggingface_hub.constants
 import pytest
 import torch
-from transformers import AutoTokenizer, LlamaForCausalLM, PreTrainedModel
+from safetensors import safe_open
+from transformers import AutoModel, AutoTokenizer, LlamaForCausalLM, PreTrainedModel
 
 import numgeom_core.models.gguf_conversion as gguf_conversion
 from numgeom_core.atomic import sha256_file, sha256_tree
@@ -276,3 +277,31 @@ def test_converted_llm_keeps_tied_output_head(fake_gguf: FakeGguf, tmp_path: Pat
     causal = LlamaForCausalLM.from_pretrained(resolved.path)
 
     assert torch.equal(causal.lm_head.weight, causal.model.embed_tokens.weight)
+
+
+def test_converted_llm_is_a_base_model_save(fake_gguf: FakeGguf, tmp_path: Path) -> None:
+    spec, _, _ = fake_gguf
+    resolved = resolve_checkpoint(spec, tmp_path / "cache")
+
+    names = set(safe_open(resolved.path / "model.safetensors", framework="pt").keys())
+    base_names = set(AutoModel.from_pretrained(resolved.path).state_dict())
+
+    assert "layers.0.self_attn.q_proj.weight" in names
+    assert "embed_tokens.weight" in names
+    assert not any(name.startswith("model.") for name in names)
+    assert not any(name.startswith("lm_head") for name in names)
+    assert names == base_names
+
+
+def test_gguf_conversion_of_older_format_is_redone(fake_gguf: FakeGguf, tmp_path: Path) -> None:
+    spec, _, reads = fake_gguf
+    cache = tmp_path / "cache"
+    first = resolve_checkpoint(spec, cache)
+    record = read_conversion_record(first.path)
+    (first.path / CONVERSION_RECORD).write_text(json.dumps({**record, "format": 1}))
+
+    again = resolve_checkpoint(spec, cache)
+
+    assert again.converted is True
+    assert len(reads) == 2
+    assert read_conversion_record(again.path)["format"] == gguf_conversion.CONVERSION_FORMAT

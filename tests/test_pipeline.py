@@ -37,6 +37,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
         tracking_uri=tracking_uri, artifact_root=str(root / "artifacts")
     )
     defs = build_definitions(resources)
+    (root / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
         report = run_main_job(defs, instance, ["minilm-l6"], profile="small")
         yield {

@@ -5,7 +5,8 @@ import time
 import dagster as dg
 
 from numgeom_assets.partitions import backbone_partitions
-from numgeom_assets.resources import NumgeomStorage, backbone_spec
+from numgeom_assets.registry import backbone_spec
+from numgeom_assets.resources import NumgeomStorage
 from numgeom_assets.tracking import MlflowTracking, mlflow_metadata
 from numgeom_core.models import check_available, resolve_checkpoint
 

@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 
 from numgeom_assets.partitions import cell_partitions, parse_cell
-from numgeom_assets.resources import backbone_spec
+from numgeom_assets.registry import backbone_spec
 from numgeom_assets.settings import EmbeddingSettings
 from numgeom_assets.tracking import MlflowTracking, mlflow_metadata
 from numgeom_core.models import embed_texts, load_backbone

@@ -6,7 +6,8 @@ import polars as pl
 from numgeom_assets.assets.geometry_metrics import METRICS_SCHEMA
 from numgeom_assets.markdown import markdown_image, markdown_table
 from numgeom_assets.partitions import parse_cell
-from numgeom_assets.resources import NumgeomStorage, registered_backbones
+from numgeom_assets.registry import registered_backbones
+from numgeom_assets.resources import NumgeomStorage
 from numgeom_assets.tracking import MlflowTracking, mlflow_metadata
 from numgeom_core.errors import NumgeomError
 from numgeom_core.metrics import metric_spec

@@ -2,10 +2,19 @@
 
 transformers reads a GGUF file with `from_pretrained(folder, gguf_file=...)` and dequantises
 its weights to float32, but that takes tens of seconds and the loaded model refuses
-`save_pretrained`. So the conversion here builds the same architecture from the GGUF config
-with its quantization entry removed and loads the dequantised state dict strictly. It checks
-that both models produce the same hidden states on a probe text, then saves config.json,
-model.safetensors and the tokenizer files. Later loads take a second or two.
+`save_pretrained`. So the conversion here builds the base model (the `AutoModel` class, no
+task head) from the GGUF config with its quantization entry removed and loads the
+dequantised base-model state dict strictly. It checks that both models produce the same
+hidden states on a probe text, then saves config.json, model.safetensors and the tokenizer
+files. Later loads take a second or two.
+
+The folder holds a base-model save, what `AutoModel.from_pretrained` returns and
+`save_pretrained` writes (Llama tensors are named `layers.0.self_attn.q_proj.weight`, with no
+`model.` prefix and no `lm_head`). The LoRA-merged checkpoints and the weight merges are
+saved the same way, so every checkpoint of one backbone shares one set of tensor names and
+merges can match tensors by name. A tied output head is not lost: the config keeps
+`tie_word_embeddings`, so the folder still loads as a causal LM with the head tied to the
+input embeddings. An untied output head is dropped, because embedding never uses it.
 
 The folder is written with `atomic_dir`, so a conversion that fails or is killed leaves
 nothing under the final name. A record file in the folder stores the GGUF file's SHA-256 and
@@ -30,7 +39,9 @@ logger = logging.getLogger(__name__)
 
 CONVERSION_RECORD = "numgeom_source.json"
 # Version of the folder layout and record written here; a change forces a new conversion.
-CONVERSION_FORMAT = 1
+# Format 1 saved the causal-LM class (tensor names with a `model.` prefix); format 2 saves the
+# base model.
+CONVERSION_FORMAT = 2
 PROBE_TEXT = "2, 3, 5, 7, 11, 13"
 # Maximum absolute difference allowed between the GGUF-loaded and the rebuilt model's hidden
 # states on the probe text. Both run the same float32 weights, so they should agree exactly.
@@ -130,15 +141,21 @@ def _read_gguf(spec: BackboneSpec, gguf_path: Path) -> tuple[Any, torch.nn.Modul
 
 
 def _rebuild_without_quantization(spec: BackboneSpec, gguf_model: torch.nn.Module) -> Any:
-    """Build the architecture from the GGUF config minus quantization; load weights strictly."""
+    """Build the base model from the GGUF config minus quantization; load weights strictly.
+
+    The weights are those of the GGUF-loaded model's base model, so a causal LM's output head
+    is left out.
+    """
+    from transformers import AutoModel
+
     config_fields = gguf_model.config.to_dict()
     config_fields.pop("quantization_config", None)
     config_fields.pop("_name_or_path", None)
     config = type(gguf_model.config).from_dict(config_fields)
 
-    model = _auto_class(spec).from_config(config, dtype=torch.float32)
+    model = AutoModel.from_config(config, dtype=torch.float32)
     try:
-        model.load_state_dict(gguf_model.state_dict(), strict=True)
+        model.load_state_dict(gguf_model.base_model.state_dict(), strict=True)
     except RuntimeError as error:
         raise ModelUnavailableError(
             f"Backbone {spec.name!r}: the dequantised GGUF weights do not fit the "
@@ -161,6 +178,6 @@ def _probe_hidden_state(model: Any, tokenizer: Any) -> torch.Tensor:
 def _auto_class(spec: BackboneSpec) -> Any:
     from transformers import AutoModel, AutoModelForCausalLM
 
-    # A causal-LM class keeps the tied output head in the saved config, so the folder also
-    # loads as a causal LM; embedding uses only the base model's hidden states.
+    # transformers maps a GGUF file's architecture to its causal-LM class; the conversion
+    # keeps only that model's base model.
     return AutoModelForCausalLM if spec.kind == "llm" else AutoModel
