@@ -11,6 +11,7 @@ from numgeom_assets.assets.embeddings import embeddings
 from numgeom_assets.assets.geometry_metrics import geometry_metrics
 from numgeom_assets.assets.metrics_summary import metrics_summary
 from numgeom_assets.assets.sequence_dataset import sequence_dataset
+from numgeom_assets.automation import new_backbone_sensor, reevaluation_schedule
 from numgeom_assets.io_manager import NumgeomIOManager
 from numgeom_assets.jobs import JOBS
 from numgeom_assets.resources import NumgeomStorage
@@ -50,6 +51,8 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         jobs=JOBS,
+        sensors=[new_backbone_sensor],
+        schedules=[reevaluation_schedule],
         resources=resources or build_resources(),
         executor=dg.in_process_executor,
     )

@@ -148,3 +148,125 @@ def test_impossible_profile_fails_before_any_run(tmp_path: Path, monkeypatch) ->
         with pytest.raises(DatasetError, match="10000"):
             run_main_job(defs, instance, ["minilm-l6"], profile="impossible")
         assert instance.get_runs() == []
+
+
+@pytest.fixture(scope="module")
+def backfilled(pipeline, tmp_path_factory: pytest.TempPathFactory):
+    """Register a local copy of MiniLM as a new backbone and backfill only its partitions."""
+    import os
+    import shutil
+
+    from numgeom_assets.cli import main
+    from numgeom_core.models import DEFAULT_BACKBONES
+    from numgeom_core.models.checkpoints import package_model_folder
+
+    copy = tmp_path_factory.mktemp("copy") / "minilm"
+    shutil.copytree(package_model_folder(DEFAULT_BACKBONES["minilm-l6"]), copy)
+    registry = pipeline["root"] / "backbones.json"
+    os.environ["NUMGEOM_REGISTRY_FILE"] = str(registry)
+    try:
+        assert main(["backbone", "add", "minilm-copy", "--source", str(copy)]) == 0
+        pipeline["instance"].add_dynamic_partitions("backbone", ["minilm-copy"])
+        defs = build_definitions(_resources(pipeline["root"]))
+        report = run_main_job(defs, pipeline["instance"], ["minilm-copy"], "small", True)
+        yield {**pipeline, "registry": registry, "backfill_report": report, "copy": copy}
+    finally:
+        os.environ.pop("NUMGEOM_REGISTRY_FILE", None)
+
+
+def _resources(root: Path) -> dict:
+    resources = build_resources(storage_root=str(root / "storage"))
+    resources["mlflow"] = MlflowTracking(
+        tracking_uri=f"sqlite:///{root / 'mlflow.db'}", artifact_root=str(root / "artifacts")
+    )
+    return resources
+
+
+def test_backfill_adds_rows_without_recomputing(backfilled) -> None:
+    report = backfilled["backfill_report"]
+    summary = read_stored(backfilled["storage"], "metrics_summary")
+
+    assert "dataset_job" in report.skipped
+    assert set(summary["backbone"]) == {"minilm-l6", "minilm-copy"}
+    assert "cell_job [minilm-l6|base]" not in report.skipped  # not even considered
+    runs = backfilled["client"].search_runs(
+        [backfilled["client"].get_experiment_by_name("numgeom").experiment_id],
+        filter_string="tags.`numgeom.backbone` = 'minilm-copy'",
+    )
+    assert {run.data.tags["dagster.asset_key"] for run in runs} >= {
+        "embeddings",
+        "geometry_metrics",
+    }
+
+
+def test_local_copy_scores_like_the_original(backfilled) -> None:
+    summary = read_stored(backfilled["storage"], "metrics_summary")
+    silhouettes = summary.filter((pl.col("metric") == "silhouette") & (pl.col("split") == "eval"))
+    by_backbone = dict(zip(silhouettes["backbone"], silhouettes["value"], strict=True))
+
+    assert by_backbone["minilm-copy"] == pytest.approx(by_backbone["minilm-l6"], abs=1e-6)
+
+
+def test_registration_records_architecture_defaults(backfilled) -> None:
+    (entry,) = json.loads(backfilled["registry"].read_text())
+
+    assert entry["name"] == "minilm-copy"
+    assert entry["kind"] == "encoder"
+    assert entry["pooling"] == "mean"
+    assert entry["lora_targets"] == ["query", "key", "value"]
+    assert entry["source_type"] == "directory"
+
+
+def test_compare_prints_every_cell(backfilled, capsys, monkeypatch) -> None:
+    from numgeom_assets.cli import main
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{backfilled['root'] / 'mlflow.db'}")
+    assert main(["compare", "--format", "json", "--split", "eval"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+
+    assert {row["backbone"] for row in rows} == {"minilm-l6", "minilm-copy"}
+    assert all(row["split"] == "eval" for row in rows)
+    assert all(-1 <= row["silhouette"] <= 1 for row in rows)
+
+    assert main(["compare", "--format", "csv", "--backbone", "minilm-copy"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("backbone,merge_method,split,silhouette")
+    assert len(lines) == 1 + 3
+
+
+def test_sensor_requests_only_missing_partitions(backfilled, monkeypatch) -> None:
+    from numgeom_assets.automation import new_backbone_sensor
+
+    instance = backfilled["instance"]
+    monkeypatch.setenv("NUMGEOM_REGISTRY_FILE", str(backfilled["registry"]))
+    result = new_backbone_sensor(dg.build_sensor_context(instance=instance))
+    assert result.run_requests == []
+
+    from numgeom_assets.registry import add_backbone
+    from numgeom_core.models.architectures import spec_from_source
+
+    add_backbone(spec_from_source("minilm-third", "directory", str(backfilled["copy"])))
+    result = new_backbone_sensor(dg.build_sensor_context(instance=instance))
+    (request,) = result.run_requests
+    assert request.job_name == "checkpoint_job"
+    assert request.partition_key == "minilm-third"
+    (partitions,) = result.dynamic_partitions_requests
+    assert list(partitions.partition_keys) == ["minilm-third"]
+
+
+def test_schedule_requests_every_cell(backfilled) -> None:
+    import datetime as dt
+
+    from numgeom_assets.automation import reevaluation_schedule
+
+    context = dg.build_schedule_context(
+        instance=backfilled["instance"],
+        scheduled_execution_time=dt.datetime(2026, 12, 7, 3, tzinfo=dt.UTC),
+    )
+    requests = reevaluation_schedule(context)
+
+    assert sorted(str(r.partition_key) for r in requests) == [
+        "minilm-copy|base",
+        "minilm-l6|base",
+    ]
+    assert all(r.run_key.startswith("2026-12-07T03:00:00") for r in requests)

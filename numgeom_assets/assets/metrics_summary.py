@@ -24,6 +24,8 @@ BAR_METRICS = ("silhouette", "davies_bouldin")
         "embedding_map": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
     },
     code_version="1",
+    # Refresh after upstream cells change (a backfill, the schedule), once none is running.
+    automation_condition=dg.AutomationCondition.eager(),
 )
 def metrics_summary(
     context: dg.AssetExecutionContext,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from numgeom_assets import paths
 from numgeom_assets.partitions import BACKBONE
-from numgeom_core.errors import NumgeomError
+from numgeom_core.errors import BackboneError, NumgeomError
 
 SOURCE_TYPES = ("directory", "gguf", "package", "hub")
 
@@ -125,9 +125,10 @@ def _guess_source_type(source: str) -> str:
         return "gguf"
     if Path(source).expanduser().exists():
         return "directory"
-    raise NumgeomError(
-        f"Cannot tell what kind of source {source!r} is: it is not an existing folder or a "
-        f".gguf file. Pass --source-type ({', '.join(SOURCE_TYPES)})."
+    raise BackboneError(
+        f"Model source {source!r} not found: it is not an existing folder or a .gguf file. "
+        f"Check the path, or pass --source-type ({', '.join(SOURCE_TYPES)}) for a package "
+        "or hub id."
     )
 
 

@@ -76,7 +76,9 @@ def _check_inputs(embeddings: Tensor, labels: Tensor, temperature: float) -> Non
     if embeddings.shape[0] == 0:
         raise ConfigError("The contrastive loss got an empty batch; pass at least one sample.")
     if not temperature > 0:
-        raise ConfigError(f"Invalid contrastive temperature {temperature!r}: expected a number > 0.")
+        raise ConfigError(
+            f"Invalid contrastive temperature {temperature!r}: expected a number > 0."
+        )
 
 
 @dataclass(frozen=True)

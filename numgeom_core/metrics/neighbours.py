@@ -45,10 +45,15 @@ def self_excluded_neighbours(X: np.ndarray, k: int, block_size: int) -> np.ndarr
     neighbours = np.empty((n_samples, k), dtype=np.intp)  # [n, k]
     for start in range(0, n_samples, block_size):
         stop = min(start + block_size, n_samples)
-        similarities = X[start:stop] @ X.T  # [b, n]
-        similarities[np.arange(stop - start), np.arange(start, stop)] = -np.inf
-        neighbours[start:stop] = top_k_by_similarity(similarities, k)
+        neighbours[start:stop] = block_neighbours(X, start, stop, k)
     return neighbours
+
+
+def block_neighbours(X: np.ndarray, start: int, stop: int, k: int) -> np.ndarray:
+    """Return the k nearest other rows [stop - start, k] of rows start..stop - 1 of X [n, d]."""
+    similarities = X[start:stop] @ X.T  # [b, n]
+    similarities[np.arange(stop - start), np.arange(start, stop)] = -np.inf
+    return top_k_by_similarity(similarities, k)
 
 
 def vote(neighbour_codes: np.ndarray, weights: np.ndarray, n_classes: int) -> np.ndarray:

@@ -1,7 +1,8 @@
-"""Registry of the geometry metrics: name, meaning, direction, valid range and reference.
+"""Registry of the metrics: name, meaning, direction, valid range and reference.
 
-The fixed metrics are in METRICS. The per-attribute entries `kmeans_nmi_<attribute>` are
-built on request by `metric_spec`, because the attribute names come from the dataset.
+The fixed geometry metrics are in METRICS, the evaluation metrics in EVALUATION_METRICS.
+The per-attribute entries `kmeans_nmi_<attribute>` are built on request by `metric_spec`,
+because the attribute names come from the dataset.
 """
 
 import math
@@ -137,6 +138,97 @@ METRICS: dict[str, MetricSpec] = {
 }
 
 
+KNN_REFERENCE = (
+    "Cover, T. and Hart, P. (1967). Nearest neighbor pattern classification. IEEE "
+    "Transactions on Information Theory 13(1), 21-27."
+)
+
+# Metrics of the evaluation stage: classification, similarity to the base model, and the
+# retained gain. Kept apart from METRICS, which lists what compute_geometry_metrics returns.
+EVALUATION_METRICS: dict[str, MetricSpec] = {
+    spec.name: spec
+    for spec in (
+        MetricSpec(
+            name="knn_accuracy",
+            description=(
+                "Accuracy of k-NN on the family labels (cosine similarity, majority vote, a "
+                "tie going to the nearest neighbour's label), the mean over stratified "
+                "k-fold cross-validation folds."
+            ),
+            higher_is_better=True,
+            valid_range=(0.0, 1.0),
+            reference=KNN_REFERENCE,
+        ),
+        MetricSpec(
+            name="knn_accuracy_loo",
+            description=(
+                "Leave-one-out accuracy of k-NN on the family labels, with the vote of "
+                "knn_accuracy. Each row is classified by its k nearest other rows."
+            ),
+            higher_is_better=True,
+            valid_range=(0.0, 1.0),
+            reference=KNN_REFERENCE,
+        ),
+        MetricSpec(
+            name="probe_accuracy",
+            description=(
+                "Test accuracy of a multinomial logistic regression trained on the L2-"
+                "normalised embeddings and family labels of another split."
+            ),
+            higher_is_better=True,
+            valid_range=(0.0, 1.0),
+            reference=(
+                "Alain, G. and Bengio, Y. (2016). Understanding intermediate layers using "
+                "linear classifier probes. arXiv:1610.01644."
+            ),
+        ),
+        MetricSpec(
+            name="linear_cka",
+            description=(
+                "Linear centred kernel alignment between two representations of the same "
+                "samples, 1 for equal ones up to rotation and scale. The biased HSIC "
+                "estimator gives values in [0, 1]. The unbiased one is the cosine of the "
+                "U-centred Gram matrices, in [-1, 1], and is slightly negative for "
+                "unrelated representations. The range covers both."
+            ),
+            higher_is_better=None,
+            valid_range=(-1.0, 1.0),
+            reference=(
+                "Kornblith, S., Norouzi, M., Lee, H. and Hinton, G. (2019). Similarity of "
+                "neural network representations revisited. ICML, arXiv:1905.00414. Unbiased "
+                "HSIC: Song, L. et al. (2012), JMLR 13, as used by Nguyen, T., Raghu, M. and "
+                "Kornblith, S. (2021), arXiv:2010.15327."
+            ),
+        ),
+        MetricSpec(
+            name="neighbour_overlap",
+            description=(
+                "Mean over samples of |N_X(i) ∩ N_Y(i)| / k, with N the k nearest other "
+                "samples by cosine similarity in each representation. About k / (n - 1) for "
+                "unrelated representations."
+            ),
+            higher_is_better=None,
+            valid_range=(0.0, 1.0),
+            reference=(
+                "Huh, M., Cheung, B., Wang, T. and Isola, P. (2024). The platonic "
+                "representation hypothesis. arXiv:2405.07987 (mutual nearest neighbours)."
+            ),
+        ),
+        MetricSpec(
+            name="retained_gain",
+            description=(
+                "(m(method) - m(base)) / (m(lora) - m(base)) for one metric m: the share of "
+                "the LoRA adapter's gain over base that a merged model keeps. 1 matches "
+                "LoRA, 0 is back at base. Undefined when LoRA does not improve m."
+            ),
+            higher_is_better=True,
+            valid_range=(-math.inf, math.inf),
+            reference="Defined by numgeom; no published index.",
+        ),
+    )
+}
+
+
 def validate_attribute_name(attribute: object) -> str:
     """Return `attribute` unchanged if it can form the metric name kmeans_nmi_<attribute>.
 
@@ -162,6 +254,8 @@ def metric_spec(name: str) -> MetricSpec:
     """
     if name in METRICS:
         return METRICS[name]
+    if name in EVALUATION_METRICS:
+        return EVALUATION_METRICS[name]
     if isinstance(name, str) and name.startswith(KMEANS_NMI_PREFIX):
         attribute = name.removeprefix(KMEANS_NMI_PREFIX)
         if ATTRIBUTE_NAME_PATTERN.fullmatch(attribute):
@@ -177,6 +271,6 @@ def metric_spec(name: str) -> MetricSpec:
                 reference=NMI_REFERENCE,
             )
     raise MetricError(
-        f"Unknown metric {name!r}: expected one of {sorted(METRICS)} or "
+        f"Unknown metric {name!r}: expected one of {sorted(METRICS | EVALUATION_METRICS)} or "
         f"'{KMEANS_NMI_PREFIX}<attribute>' with an attribute name of letters, digits and '_'."
     )
