@@ -25,9 +25,9 @@ def tracked_backbones() -> list[str]:
     default_status=dg.DefaultSensorStatus.STOPPED,
     description=(
         "Adds a partition for every backbone registered with `numgeom backbone add` that lacks "
-        "one, and requests the runs its partitions still miss: the dataset if absent, its checkpoint, then its cells, "
-        "then the summary. "
-        "Partitions that are already materialised are never requested again."
+        "one, and requests the runs its partitions still miss: the dataset if absent, its "
+        "checkpoint, then its cells, then the summary. Partitions that are already "
+        "materialised are never requested again."
     ),
 )
 def new_backbone_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
