@@ -4,7 +4,15 @@ schedule. Both are off until switched on in the Dagster UI (Automation tab).
 
 import dagster as dg
 
-from numgeom_assets.jobs import cell_job, checkpoint_job, dataset_job, summary_job
+from numgeom_assets.jobs import (
+    adapter_job,
+    cell_job,
+    checkpoint_job,
+    dataset_job,
+    evaluation_job,
+    summary_job,
+    sweep_job,
+)
 from numgeom_assets.partitions import BACKBONE, all_cells
 from numgeom_assets.registry import user_backbones
 
@@ -20,7 +28,7 @@ def tracked_backbones() -> list[str]:
 
 
 @dg.sensor(
-    jobs=[dataset_job, checkpoint_job, cell_job, summary_job],
+    jobs=[dataset_job, checkpoint_job, adapter_job, cell_job, sweep_job, summary_job],
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description=(
@@ -54,40 +62,52 @@ def new_backbone_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
 
 
 def _pending_runs(instance: dg.DagsterInstance, backbone: str) -> list[dg.RunRequest]:
-    """The next runs a backbone needs: its checkpoint, else its missing cells, else nothing."""
-    checkpoints = {
-        str(k) for k in instance.get_materialized_partitions(dg.AssetKey("backbone_checkpoint"))
-    }
-    if backbone not in checkpoints:
-        return [
-            dg.RunRequest(
-                job_name=checkpoint_job.name,
-                partition_key=backbone,
-                run_key=f"checkpoint:{backbone}",
-            )
-        ]
-    done = {str(k) for k in instance.get_materialized_partitions(dg.AssetKey("geometry_metrics"))}
-    missing = [cell for cell in all_cells([backbone]) if str(cell.key()) not in done]
+    """The next runs a backbone needs, one stage at a time.
+
+    Its checkpoint first, then its LoRA adapter, then its missing cells and SLERP sweep
+    together, followed by a summary; nothing once all of them are materialised.
+    """
+    for asset, job in (("backbone_checkpoint", checkpoint_job), ("lora_adapter", adapter_job)):
+        if backbone not in _materialised(instance, asset):
+            return [
+                dg.RunRequest(
+                    job_name=job.name, partition_key=backbone, run_key=f"{asset}:{backbone}"
+                )
+            ]
+
+    done = _materialised(instance, "geometry_metrics")
     requests = [
         dg.RunRequest(
             job_name=cell_job.name, partition_key=cell.key(), run_key=f"cell:{cell.key()}"
         )
-        for cell in missing
+        for cell in all_cells([backbone])
+        if str(cell.key()) not in done
     ]
-    if missing:
+    if backbone not in _materialised(instance, "slerp_sweep"):
+        requests.append(
+            dg.RunRequest(
+                job_name=sweep_job.name, partition_key=backbone, run_key=f"sweep:{backbone}"
+            )
+        )
+    if requests:
         requests.append(
             dg.RunRequest(job_name=summary_job.name, run_key=f"summary-after:{backbone}")
         )
     return requests
 
 
+def _materialised(instance: dg.DagsterInstance, asset: str) -> set[str]:
+    return {str(key) for key in instance.get_materialized_partitions(dg.AssetKey(asset))}
+
+
 @dg.schedule(
-    job=cell_job,
+    job=evaluation_job,
     cron_schedule="0 3 * * 1",
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description=(
         "Every Monday at 03:00, re-evaluates every backbone × merge method partition "
-        "(embeddings, metrics, maps). Checkpoints are not recomputed; metrics_summary "
+        "(embeddings, metrics, maps) from its existing merged checkpoint: adapters and "
+        "checkpoints are not recomputed. metrics_summary "
         "follows by its automation condition once the cells are done."
     ),
 )

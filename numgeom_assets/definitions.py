@@ -9,8 +9,11 @@ from numgeom_assets.assets.backbone_checkpoint import backbone_checkpoint
 from numgeom_assets.assets.embedding_map import embedding_map
 from numgeom_assets.assets.embeddings import embeddings
 from numgeom_assets.assets.geometry_metrics import geometry_metrics
+from numgeom_assets.assets.lora_adapter import lora_adapter
+from numgeom_assets.assets.merged_checkpoint import merged_checkpoint
 from numgeom_assets.assets.metrics_summary import metrics_summary
 from numgeom_assets.assets.sequence_dataset import sequence_dataset
+from numgeom_assets.assets.slerp_sweep import slerp_sweep
 from numgeom_assets.automation import new_backbone_sensor, reevaluation_schedule
 from numgeom_assets.io_manager import NumgeomIOManager
 from numgeom_assets.jobs import JOBS
@@ -25,9 +28,12 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 ASSETS = [
     backbone_checkpoint,
     sequence_dataset,
+    lora_adapter,
+    merged_checkpoint,
     embeddings,
     geometry_metrics,
     embedding_map,
+    slerp_sweep,
     metrics_summary,
 ]
 

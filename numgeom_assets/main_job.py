@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from numgeom_assets.partitions import BACKBONE, all_cells
-from numgeom_assets.profiles import dataset_run_config
+from numgeom_assets.profiles import profile_config, run_config_for
 from numgeom_assets.registry import backbone_spec, registered_backbones
 from numgeom_assets.settings import DatasetSettings
 from numgeom_core.data import check_feasible
@@ -51,9 +51,8 @@ def run_main_job(
     specs = [backbone_spec(name) for name in names]
     for spec in specs:
         check_available(spec)
-    dataset_config = dataset_run_config(profile)
-    dataset_settings = dataset_config.get("ops", {}).get("sequence_dataset", {}).get("config", {})
-    check_feasible(DatasetSettings(**dataset_settings).to_core())
+    settings = profile_config(profile)
+    check_feasible(DatasetSettings(**settings.get("sequence_dataset", {})).to_core())
 
     new = [name for name in names if not instance.has_dynamic_partition(BACKBONE, name)]
     if new:
@@ -62,15 +61,22 @@ def run_main_job(
 
     report = MainJobReport()
     started = time.perf_counter()
-    steps = [("dataset_job", None, dataset_config)]
-    steps += [("checkpoint_job", name, {}) for name in names]
-    steps += [("cell_job", cell.key(), {}) for cell in all_cells(names)]
-    for job_name, partition_key, run_config in steps:
-        if skip_existing and _materialised(defs, instance, job_name, partition_key):
+    steps = [("dataset_job", None)]
+    steps += [("checkpoint_job", name) for name in names]
+    steps += [("adapter_job", name) for name in names]
+    steps += [("cell_job", cell.key()) for cell in all_cells(names)]
+    steps += [("sweep_job", name) for name in names]
+    steps += [("summary_job", None)]
+    for job_name, partition_key in steps:
+        if (
+            skip_existing
+            and job_name != "summary_job"
+            and _materialised(defs, instance, job_name, partition_key)
+        ):
             report.skipped.append(_label(job_name, partition_key))
             continue
+        run_config = run_config_for(profile, _job_assets(defs, job_name))
         _execute(defs, instance, job_name, partition_key, run_config, report)
-    _execute(defs, instance, "summary_job", None, {}, report)
     report.total_seconds = time.perf_counter() - started
     return report
 
@@ -89,6 +95,11 @@ def _materialised(
         }:
             return False
     return True
+
+
+def _job_assets(defs: dg.Definitions, job_name: str) -> set[str]:
+    job = defs.resolve_job_def(job_name)
+    return {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
 
 
 def _label(job_name: str, partition_key: str | None) -> str:

@@ -8,7 +8,7 @@ from numgeom_core.naming import validate_name
 
 BACKBONE = "backbone"
 MERGE_METHOD = "merge_method"
-MERGE_METHODS = ("base",)
+MERGE_METHODS = ("base", "lora", "soup", "slerp", "task_arithmetic", "ties", "dare_ties")
 
 backbone_partitions = dg.DynamicPartitionsDefinition(name=BACKBONE)
 merge_method_partitions = dg.StaticPartitionsDefinition(list(MERGE_METHODS))

@@ -8,6 +8,7 @@ from dataclasses import asdict
 
 import dagster as dg
 
+from numgeom_core.adaptation import LoraSettings
 from numgeom_core.data import DatasetConfig, SplitSpec
 from numgeom_core.metrics import MetricsConfig
 from numgeom_core.models import EmbeddingConfig
@@ -93,3 +94,56 @@ class MapSettings(dg.Config):
         return ProjectionConfig(
             n_neighbors=self.n_neighbors, min_dist=self.min_dist, metric=self.metric, seed=self.seed
         )
+
+
+_LORA = LoraSettings()
+
+
+class LoraAdapterSettings(dg.Config):
+    """LoRA training settings: adapter shape, objective, schedule and seed."""
+
+    rank: int = _LORA.rank
+    alpha: float = _LORA.alpha
+    dropout: float = _LORA.dropout
+    target_modules: list[str] | None = None
+    objective: str = _LORA.objective
+    temperature: float = _LORA.temperature
+    steps_per_stage: int = _LORA.steps_per_stage
+    stages: int = _LORA.stages
+    learning_rate: float = _LORA.learning_rate
+    batch_size: int = _LORA.batch_size
+    families_per_batch: int = _LORA.families_per_batch
+    seed: int = _LORA.seed
+    max_tokens: int = _LORA.max_tokens
+
+    def to_core(self) -> LoraSettings:
+        values = self.model_dump()
+        if values["target_modules"] is not None:
+            values["target_modules"] = tuple(values["target_modules"])
+        return LoraSettings(**values)
+
+
+SOUP_INGREDIENTS = ("base_and_stages", "stages", "base_and_final")
+
+
+class MergeSettings(dg.Config):
+    """Settings of every merge method; each method reads the fields named after it."""
+
+    soup_ingredients: str = "base_and_stages"
+    soup_weights: list[float] | None = None
+    slerp_t: float = 0.5
+    slerp_layer_t: list[float] | None = None
+    slerp_along_stages: bool = False
+    task_scaling: float | None = None
+    ties_density: float = 0.5
+    dare_density: float = 0.5
+    seed: int = 0
+
+
+class SweepSettings(dg.Config):
+    """SLERP t values to score, which splits to embed, and the merge and embedding settings."""
+
+    t_values: list[float] = [0.0, 0.25, 0.5, 0.75, 1.0]
+    splits: list[str] = ["eval"]
+    slerp_layer_t: list[float] | None = None
+    batch_size: int = _EMBEDDING.batch_size

@@ -94,6 +94,40 @@ def plot_umap_cell(cell: pl.DataFrame, path: Path, families: Sequence[str], titl
     return _save(fig, path)
 
 
+def plot_loss_curve(
+    losses: Sequence[float], stage_of_step: Sequence[int], path: Path, title: str
+) -> Path:
+    """Draw the training loss per step, with a dashed line at each stage boundary."""
+    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    steps = np.arange(1, len(losses) + 1)
+    ax.plot(steps, losses, marker="o", markersize=2.5, linewidth=1.2)
+    for step in range(1, len(stage_of_step)):
+        if stage_of_step[step] != stage_of_step[step - 1]:
+            ax.axvline(step + 0.5, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_sweep_curves(curves: pl.DataFrame, path: Path, metrics: Sequence[str]) -> Path:
+    """Draw each metric against the SLERP t, one line per backbone (columns backbone, t,
+    metric, value)."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        rows = curves.filter(pl.col("metric") == metric).sort("t")
+        for backbone in sorted(set(rows["backbone"].to_list())):
+            line = rows.filter(pl.col("backbone") == backbone)
+            ax.plot(line["t"], line["value"], marker="o", label=backbone)
+        ax.set_xlabel("t (0 = base, 1 = LoRA-merged)")
+        ax.set_title(metric)
+    axes[0][-1].legend(fontsize=8)
+    fig.suptitle("SLERP from base to the LoRA-merged weights")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def _scatter(ax: plt.Axes, cell: pl.DataFrame, colours: dict[str, tuple]) -> None:
     for family, colour in colours.items():
         points = cell.filter(pl.col("family") == family)

@@ -4,11 +4,13 @@ import dataclasses
 import json
 import logging
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from peft import PeftModel
 from transformers import AutoModel, PreTrainedModel
 
@@ -31,6 +33,16 @@ TRAIN_LABELS = ["odd"] * 4 + ["even"] * 4
 SETTINGS = LoraSettings(
     rank=4, steps_per_stage=3, stages=1, learning_rate=5e-2, batch_size=8, families_per_batch=2
 )
+
+
+@pytest.fixture(autouse=True)
+def single_thread() -> Iterator[None]:
+    """Run the tiny models on one thread: at 32 wide, thread synchronisation costs more than
+    it saves, and on a loaded 2-core machine it made these tests several times slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -44,13 +44,13 @@ def test_supcon_leaves_out_anchors_without_positive() -> None:
 
     # Only anchors 0 and 1 have a positive (each other). Anchor 0: z0.z1 = 0, z0.z2 = -1,
     # z0.z3 = 0, so l_0 = -log(e^0 / (e^0 + e^-1 + e^0)) = log(2 + e^-1) = log(2.3678794)
-    # = 0.8619948. Anchor 1 sees 0, 0, -1 and gives the same value. Anchors 2 and 3 (labels
+    # = 0.8619948. Anchor 1 has similarities 0, 0, -1 and the same loss. Anchors 2 and 3 (labels
     # 1 and 2, one sample each) would divide by |P| = 0 and are left out of the mean.
     assert loss.item() == pytest.approx(0.8619948, abs=1e-6)
     assert torch.isfinite(z.grad).all()
 
 
-def test_supcon_without_any_positive_is_zero_with_zero_gradient() -> None:
+def test_supcon_without_positives_is_zero() -> None:
     z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], requires_grad=True)
     y = torch.tensor([0, 1, 2])
 

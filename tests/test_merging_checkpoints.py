@@ -98,7 +98,7 @@ def test_slerp_of_orthogonal_checkpoints_at_half(tmp_path: Path) -> None:
     assert merged_tensors(tmp_path / "out")["w"].tolist() == [pytest.approx(expected[0])]
 
 
-def test_layer_schedule_gives_first_and_last_layers_different_t(
+def test_layer_schedule_separates_first_and_last_layer(
     pair: tuple[Path, Path], tmp_path: Path
 ) -> None:
     a, b = pair
@@ -112,7 +112,7 @@ def test_layer_schedule_gives_first_and_last_layers_different_t(
     assert not torch.equal(merged["embed_tokens.weight"], second["embed_tokens.weight"])
 
 
-def test_along_path_at_half_with_three_inputs_is_middle_input(tmp_path: Path) -> None:
+def test_along_path_half_is_middle_input(tmp_path: Path) -> None:
     paths = [save_checkpoint(tmp_path / str(i), two_layer_tensors(i)) for i in range(3)]
 
     merge_checkpoints("slerp", paths, tmp_path / "out", SlerpSettings(t=0.5, along_path=True))
@@ -122,7 +122,7 @@ def test_along_path_at_half_with_three_inputs_is_middle_input(tmp_path: Path) ->
         assert torch.equal(tensor, middle[name]), name
 
 
-def test_along_path_at_three_quarters_is_slerp_of_last_segment(tmp_path: Path) -> None:
+def test_along_path_three_quarters_is_last_segment(tmp_path: Path) -> None:
     paths = [save_checkpoint(tmp_path / str(i), two_layer_tensors(i)) for i in range(3)]
     merge_checkpoints("slerp", paths, tmp_path / "path", SlerpSettings(t=0.75, along_path=True))
     merge_checkpoints("slerp", paths[1:], tmp_path / "pair", SlerpSettings(t=0.5))
@@ -200,9 +200,9 @@ def test_dare_ties_is_seeded(pair: tuple[Path, Path], tmp_path: Path) -> None:
     assert merge(0, "first") != merge(1, "other")
 
 
-def test_dare_ties_result_does_not_depend_on_tensor_order(tmp_path: Path) -> None:
+def test_dare_ties_ignores_tensor_order(tmp_path: Path) -> None:
     # "0" sorts before "w" and "z" after it, so "w" is merged second in one file and first
-    # in the other; its drops must be the same.
+    # in the other. Its drops must be the same in both.
     w_base, w_tuned = torch.zeros(50), torch.arange(1.0, 51.0)
     folders = {}
     for other in ("0", "z"):
@@ -231,8 +231,10 @@ def test_mismatched_shapes_fail_naming_tensor(pair: tuple[Path, Path], tmp_path:
 
     message = str(raised.value)
     assert "'layers.1.proj.weight'" in message
-    assert "[4, 4]" in message and "[4, 5]" in message
-    assert str(a) in message and str(other) in message
+    assert "[4, 4]" in message
+    assert "[4, 5]" in message
+    assert str(a) in message
+    assert str(other) in message
     assert not (tmp_path / "out").exists()
 
 
@@ -257,8 +259,10 @@ def test_missing_and_extra_names_fail_naming_them(pair: tuple[Path, Path], tmp_p
         merge_checkpoints("slerp", [a, other], tmp_path / "out")
 
     message = str(raised.value)
-    assert "1 missing from" in message and "'norm.weight'" in message
-    assert "1 only in" in message and "'lm_head.weight'" in message
+    assert "1 missing from" in message
+    assert "'norm.weight'" in message
+    assert "1 only in" in message
+    assert "'lm_head.weight'" in message
 
 
 def test_base_is_checked_with_inputs(pair: tuple[Path, Path], tmp_path: Path) -> None:

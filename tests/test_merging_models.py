@@ -20,7 +20,7 @@ from numgeom_core.merging import (
 )
 from numgeom_core.merging.checkpoint_io import TensorEntry
 from numgeom_core.merging.layout import layer_depths, tied_embedding_pair
-from numgeom_core.models import BackboneSpec
+from numgeom_core.models import BackboneSpec, ResolvedCheckpoint
 
 
 def random_copy(source: Path, target: Path, model_class: type, seed: int) -> Path:
@@ -130,7 +130,7 @@ def test_tied_head_stored_twice_gets_one_merged_value(
     tiny_llama: BackboneSpec, tmp_path: Path
 ) -> None:
     # DARE seeds its drops by tensor name, so merging the head and the embedding separately
-    # would make them differ; the merge must write the embedding's result under both names.
+    # would make them differ. The merge must write the embedding's result under both names.
     from transformers import AutoModelForCausalLM
 
     folders = []
@@ -221,7 +221,9 @@ def test_layer_depths_span_zero_to_one() -> None:
 
 
 @pytest.mark.slow
-def test_minilm_slerp_with_perturbed_copy_loads(minilm_checkpoint, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_minilm_slerp_with_perturbed_copy_loads(
+    minilm_checkpoint: ResolvedCheckpoint, tmp_path: Path
+) -> None:
     from transformers import AutoModel
 
     source = minilm_checkpoint.path

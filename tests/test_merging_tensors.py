@@ -151,7 +151,7 @@ def test_layer_t_interpolates_between_schedule_points() -> None:
     assert layer_t(settings, 1.0) == pytest.approx(0.2)
 
 
-def test_layer_t_uses_t_outside_layers_and_without_schedule() -> None:
+def test_layer_t_defaults_to_t() -> None:
     assert layer_t(SlerpSettings(t=0.3, layer_t=(0.0, 1.0)), None) == 0.3
     assert layer_t(SlerpSettings(t=0.3), 0.9) == 0.3
 
@@ -269,7 +269,7 @@ def test_elect_and_average_gives_zero_where_values_cancel() -> None:
     assert merged.tolist() == [0.0, 2.0]
 
 
-def test_ties_of_one_task_vector_at_full_density_is_itself() -> None:
+def test_ties_of_one_vector_is_itself() -> None:
     tau = vector(*TAU_1)
 
     assert torch.equal(ties_merge([tau], density=1.0), tau)

@@ -20,11 +20,15 @@ pytestmark = pytest.mark.slow
 ASSETS = (
     "sequence_dataset",
     "backbone_checkpoint",
+    "lora_adapter",
+    "merged_checkpoint",
     "embeddings",
     "geometry_metrics",
     "embedding_map",
+    "slerp_sweep",
     "metrics_summary",
 )
+METHODS = ("base", "lora", "soup", "slerp", "task_arithmetic", "ties", "dare_ties")
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +116,47 @@ def test_mlflow_run_per_asset_links_back(pipeline) -> None:
     assert run.data.metrics["eval/silhouette"] == pytest.approx(silhouette["value"][0])
 
 
+def test_every_merge_method_is_scored(pipeline) -> None:
+    summary = read_stored(pipeline["storage"], "metrics_summary")
+
+    assert set(summary["merge_method"]) == set(METHODS)
+    for method in METHODS:
+        table = read_stored(pipeline["storage"], "geometry_metrics", cell_key("minilm-l6", method))
+        assert table.height == 3 * 8, method
+        assert table["value"].null_count() == 0, method
+
+
+def test_merged_checkpoints_record_their_inputs(pipeline) -> None:
+    storage = pipeline["storage"]
+    base = read_stored(storage, "backbone_checkpoint", "minilm-l6")
+    lora = read_stored(storage, "lora_adapter", "minilm-l6")
+    merged = {
+        m: read_stored(storage, "merged_checkpoint", cell_key("minilm-l6", m)) for m in METHODS
+    }
+
+    assert merged["base"]["path"] == base["path"]
+    assert merged["lora"]["path"] == lora["merged_stages"][-1]
+    assert merged["soup"]["inputs"] == [base["path"], *lora["merged_stages"]]
+    assert merged["slerp"]["inputs"] == [base["path"], lora["merged_stages"][-1]]
+    assert merged["slerp"]["settings"]["t"] == 0.5
+    assert merged["ties"]["settings"]["density"] == 0.5
+    assert merged["task_arithmetic"]["settings"]["scaling"] == 0.5
+    assert len({record["sha256"] for record in merged.values()}) == len(METHODS)
+
+
+def test_slerp_sweep_endpoints_equal_base_and_lora(pipeline) -> None:
+    storage = pipeline["storage"]
+    sweep = read_stored(storage, "slerp_sweep", "minilm-l6")
+    silhouette = sweep.filter(pl.col("metric") == "silhouette").sort("t")
+
+    assert silhouette["t"].to_list() == [0.0, 0.5, 1.0]
+    for t, method in ((0.0, "base"), (1.0, "lora")):
+        cell = read_stored(storage, "geometry_metrics", cell_key("minilm-l6", method))
+        expected = cell.filter((pl.col("metric") == "silhouette") & (pl.col("split") == "eval"))
+        actual = silhouette.filter(pl.col("t") == t)["value"][0]
+        assert actual == pytest.approx(expected["value"][0], abs=1e-5), method
+
+
 def test_checkpoint_record_names_source_and_digest(pipeline) -> None:
     record = read_stored(pipeline["storage"], "backbone_checkpoint", "minilm-l6")
 
@@ -141,8 +186,9 @@ def test_hub_backbone_offline_fails_before_any_run(tmp_path: Path) -> None:
 def test_impossible_profile_fails_before_any_run(tmp_path: Path, monkeypatch) -> None:
     from numgeom_assets import profiles
 
-    too_many = {"train": {**profiles.PROFILES["small"]["train"], "samples_per_family": 10_000}}
-    monkeypatch.setitem(profiles.PROFILES, "impossible", too_many)
+    small = profiles.PROFILES["small"]["sequence_dataset"]
+    too_many = {"train": {**small["train"], "samples_per_family": 10_000}}
+    monkeypatch.setitem(profiles.PROFILES, "impossible", {"sequence_dataset": too_many})
     defs = build_definitions(build_resources(storage_root=str(tmp_path)))
     with dg.instance_for_test() as instance:
         with pytest.raises(DatasetError, match="10000"):
@@ -265,8 +311,6 @@ def test_schedule_requests_every_cell(backfilled) -> None:
     )
     requests = reevaluation_schedule(context)
 
-    assert sorted(str(r.partition_key) for r in requests) == [
-        "minilm-copy|base",
-        "minilm-l6|base",
-    ]
+    expected = sorted(f"{b}|{m}" for b in ("minilm-copy", "minilm-l6") for m in METHODS)
+    assert sorted(str(r.partition_key) for r in requests) == expected
     assert all(r.run_key.startswith("2026-12-07T03:00:00") for r in requests)

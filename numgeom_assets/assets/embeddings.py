@@ -1,19 +1,17 @@
 """The `embeddings` asset: one L2-normalised vector per sample for each backbone × method."""
 
-import time
-
 import dagster as dg
 import numpy as np
 import polars as pl
 
 from numgeom_assets.partitions import cell_partitions, parse_cell
+from numgeom_assets.progress import throttled_progress
 from numgeom_assets.registry import backbone_spec
 from numgeom_assets.settings import EmbeddingSettings
 from numgeom_assets.tracking import MlflowTracking, mlflow_metadata
 from numgeom_core.models import embed_texts, load_backbone
 
 NORM_TOLERANCE = 1e-4
-PROGRESS_EVERY_SECONDS = 15.0
 
 embeddings_check = dg.AssetCheckSpec(
     "embeddings_are_finite_and_shaped",
@@ -32,7 +30,7 @@ embeddings_check = dg.AssetCheckSpec(
 def embeddings(
     context: dg.AssetExecutionContext,
     config: EmbeddingSettings,
-    backbone_checkpoint: dict,
+    merged_checkpoint: dict,
     sequence_dataset: pl.DataFrame,
     mlflow: MlflowTracking,
 ):
@@ -45,14 +43,19 @@ def embeddings(
     params = {
         "backbone": spec.name,
         "merge_method": cell.merge_method,
-        "checkpoint_sha256": backbone_checkpoint["sha256"],
+        "checkpoint_sha256": merged_checkpoint["sha256"],
         **{f"embedding.{k}": v for k, v in config.model_dump().items()},
     }
     with mlflow.start_run(context, params=params, tags={"numgeom.kind": spec.kind}) as run:
-        model, tokenizer = load_backbone(backbone_checkpoint["path"], spec)
+        model, tokenizer = load_backbone(merged_checkpoint["path"], spec)
         context.log.info(f"Embedding {len(texts)} sequences with {spec.name} ({spec.kind})")
         result = embed_texts(
-            model, tokenizer, texts, spec, embedding_config, progress=_progress_logger(context)
+            model,
+            tokenizer,
+            texts,
+            spec,
+            embedding_config,
+            progress=throttled_progress(context, "Embedded sequences"),
         )
         run.log_metrics(
             {
@@ -73,7 +76,7 @@ def embeddings(
         "sequences_per_second": dg.MetadataValue.float(round(result.sequences_per_second, 2)),
         "seconds": dg.MetadataValue.float(round(result.seconds, 2)),
         "n_tokens": dg.MetadataValue.int(result.n_tokens),
-        "checkpoint_sha256": dg.MetadataValue.text(backbone_checkpoint["sha256"]),
+        "checkpoint_sha256": dg.MetadataValue.text(merged_checkpoint["sha256"]),
         **mlflow_metadata(run),
     }
     yield dg.Output(table, metadata=metadata)
@@ -104,24 +107,3 @@ def check_embeddings(
             "rows": dg.MetadataValue.int(int(vectors.shape[0])),
         },
     )
-
-
-def _progress_logger(context: dg.AssetExecutionContext):
-    """Return a progress callback that logs at most every PROGRESS_EVERY_SECONDS, plus the end."""
-    started = time.perf_counter()
-    last_logged = started
-
-    def log_progress(done: int, total: int) -> None:
-        nonlocal last_logged
-        now = time.perf_counter()
-        if done < total and now - last_logged < PROGRESS_EVERY_SECONDS:
-            return
-        last_logged = now
-        rate = done / max(now - started, 1e-9)
-        remaining = (total - done) / rate if rate > 0 else float("nan")
-        context.log.info(
-            f"Embedded {done}/{total} sequences ({100 * done / total:.0f}%), "
-            f"{rate:.1f} sequences/s, about {remaining:.0f} s left"
-        )
-
-    return log_progress

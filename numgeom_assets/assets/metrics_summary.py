@@ -11,7 +11,7 @@ from numgeom_assets.resources import NumgeomStorage
 from numgeom_assets.tracking import MlflowTracking, mlflow_metadata
 from numgeom_core.errors import NumgeomError
 from numgeom_core.metrics import metric_spec
-from numgeom_core.plots import plot_metric_bars, plot_umap_grid
+from numgeom_core.plots import plot_metric_bars, plot_sweep_curves, plot_umap_grid
 
 BAR_METRICS = ("silhouette", "davies_bouldin")
 
@@ -22,6 +22,7 @@ BAR_METRICS = ("silhouette", "davies_bouldin")
     ins={
         "geometry_metrics": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
         "embedding_map": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
+        "slerp_sweep": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
     },
     code_version="1",
     # Refresh after upstream cells change (a backfill, the schedule), once none is running.
@@ -31,6 +32,7 @@ def metrics_summary(
     context: dg.AssetExecutionContext,
     geometry_metrics: dict[str, pl.DataFrame],
     embedding_map: dict[str, pl.DataFrame],
+    slerp_sweep: dict[str, pl.DataFrame],
     sequence_dataset: pl.DataFrame,
     storage: NumgeomStorage,
     mlflow: MlflowTracking,
@@ -70,6 +72,12 @@ def metrics_summary(
         figures[metric] = plot_metric_bars(table, metric, plots_dir / f"{metric}.png", better)
     if maps.height:
         figures["umap"] = plot_umap_grid(maps, plots_dir / "umap_grid.png", families)
+    if slerp_sweep:
+        curves = pl.concat(list(slerp_sweep.values()))
+        curves = curves.filter(pl.col("split") == curves["split"][0])
+        figures["slerp_sweep"] = plot_sweep_curves(
+            curves, plots_dir / "slerp_sweep.png", BAR_METRICS
+        )
 
     with mlflow.start_run(context, params={"n_cells": len(geometry_metrics)}) as run:
         run.log_table(table, "metrics_summary")

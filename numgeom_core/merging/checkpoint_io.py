@@ -5,7 +5,7 @@ A checkpoint is a folder written by `save_pretrained`: config.json, the weights 
 files. Reading goes through `safetensors.safe_open`, which memory-maps the files, so only
 the tensors being merged are in memory. The output is one `model.safetensors` written by
 `SafetensorsWriter`, which writes the header first (computed from names, dtypes and shapes)
-and then streams each tensor's bytes, so it never holds the whole output either.
+and then streams each tensor's bytes, so the whole output is never in memory either.
 """
 
 from __future__ import annotations

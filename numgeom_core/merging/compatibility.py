@@ -19,7 +19,7 @@ def check_compatible(checkpoints: Sequence[Path]) -> None:
     """Raise ConfigError unless all checkpoints hold the same tensor names, shapes and dtypes.
 
     Reads only the safetensors headers. The message names the first differing tensor (in
-    name order), the two checkpoints and both values; for missing or extra tensors it names
+    name order), the two checkpoints and both values. For missing or extra tensors it names
     the first few.
     """
     with contextlib.ExitStack() as stack:

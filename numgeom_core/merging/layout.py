@@ -1,4 +1,4 @@
-"""Where tensors sit in a model: the depth of their layer, and tied input and output embeddings."""
+"""Tensor positions in a model: the depth of each layer, and tied input and output embeddings."""
 
 from __future__ import annotations
 
@@ -50,10 +50,10 @@ def tied_embedding_pair(
     """Return (input embedding name, output head name) when both are stored and tied, else None.
 
     Tied means `tie_word_embeddings: true` in config.json (or in its `text_config`). A tied
-    model saved by transformers usually stores only the input embedding; this pair exists
-    only when a checkpoint stores both, and then the merge writes the merged embedding under
-    both names. Raises ConfigError when the config ties them but no single input embedding
-    of the head's shape is found.
+    model saved by transformers usually stores only the input embedding, so there is no pair.
+    When a checkpoint stores both, the merge writes the merged embedding under both names.
+    Raises ConfigError when the config ties them but no single input embedding of the head's
+    shape is found.
     """
     text_config = config.get("text_config") or {}
     tied = config.get("tie_word_embeddings", text_config.get("tie_word_embeddings", False))

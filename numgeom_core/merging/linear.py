@@ -36,6 +36,7 @@ def linear_merge(tensors: Sequence[Tensor], weights: Sequence[float]) -> Tensor:
             merged = tensor * weight
         else:
             merged.add_(tensor, alpha=weight)
+        del tensor  # free this input before the next is read: one input in memory at a time
     if merged is None:
         raise ConfigError("linear_merge got only zero weights: at least one must be non-zero.")
     return merged

@@ -1,10 +1,12 @@
 """Merging of whole checkpoint folders, streamed tensor by tensor.
 
 `merge_checkpoints` checks the inputs (names, shapes, dtypes, equal integer buffers) before
-any work, then merges each floating tensor in float32 with the chosen method, casts it back
-to the checkpoints' dtype, checks it is finite and appends it to the output safetensors
-file. Memory holds about one tensor per input (plus the method's temporaries), never a
-whole model: inputs are memory-mapped and the output header is written up front.
+any work. It then merges each floating tensor in float32 with the chosen method, casts it
+back to the checkpoints' dtype, checks that it is finite and appends it to the output
+safetensors file. Allocated memory stays near one tensor per input plus the method's
+temporaries, never a whole model. The inputs are memory-mapped, so their pages are file
+cache that the kernel can reclaim, and the output header is written up front, so each merged
+tensor is written and freed at once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +48,7 @@ _MB = 1e6
 
 @dataclass(frozen=True)
 class MergeReport:
-    """What a merge wrote and read.
+    """Summary of one finished merge: what it read and wrote, and how long it took.
 
     Fields:
         output: the merged checkpoint folder.
@@ -54,10 +57,12 @@ class MergeReport:
         n_tensors: tensors written, copied buffers included.
         bytes_read: tensor bytes read from the inputs and the base, buffer checks included.
         bytes_written: size of the output's model.safetensors, header included.
-        seconds: wall time of the whole call, hashing the inputs included.
+        seconds: wall time of the call until the record is written: checks, merging and
+            hashing the inputs. The final fsync and rename of the folder are not included.
         lerp_fallbacks: tensors where SLERP fell back to linear interpolation (0 for the
             other methods).
-        copied_buffers: integer and bool tensors copied unchanged from the first checkpoint.
+        copied_buffers: integer and bool tensors copied unchanged (they are equal in every
+            input).
     """
 
     output: Path
@@ -116,7 +121,7 @@ def merge_checkpoints(
     `settings` is an instance of the method's settings class; None uses its defaults.
     `progress(done, total)` is called after each tensor.
 
-    The output folder holds model.safetensors (one file, the inputs' dtypes), the non-weight
+    The output folder contains model.safetensors (one file, the inputs' dtypes), the non-weight
     files of the first checkpoint (the base for task-vector methods: config, tokenizer,
     generation config) and numgeom_merge.json (method, settings, input paths and their
     `sha256_tree` digests, and the report). It is written with `atomic_dir`, so a failure
@@ -137,7 +142,11 @@ def merge_checkpoints(
         readers = [stack.enter_context(CheckpointReader(path)) for path in sources]
         check_same_layout(readers)
         counters.bytes_read += check_integer_buffers_equal(readers)
-        digests = [sha256_tree(path) for path in sources]
+        # The inputs are hashed in a background thread while the tensors are merged: hashlib
+        # and file reads release the GIL, so the hashing overlaps the merge.
+        hasher = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        stack.callback(hasher.shutdown, cancel_futures=True)
+        digest_futures = [hasher.submit(sha256_tree, path) for path in sources]
         total_bytes = sum(entry.nbytes for entry in readers[0].entries.values())
         logger.info(
             "Merging %d checkpoints with %s into %s: %d tensors, %.1f MB per checkpoint",
@@ -163,6 +172,7 @@ def merge_checkpoints(
                 lerp_fallbacks=counters.lerp_fallbacks,
                 copied_buffers=counters.copied_buffers,
             )
+            digests = [future.result() for future in digest_futures]
             record = _merge_record(merge_method, settings, input_paths, base_path, digests, report)
             (folder / MERGE_RECORD).write_text(json.dumps(record, indent=2) + "\n")
 
@@ -318,15 +328,26 @@ def _merge_tensor(
     counters.lerp_fallbacks += int(result.lerp_fallback)
     merged = result.tensor.to(entry.torch_dtype)
 
-    finite = torch.isfinite(merged)
-    if not bool(finite.all()):
-        bad = int((~finite).sum())
+    if not _is_finite(merged):
+        bad = int((~torch.isfinite(merged)).sum())
         raise NumgeomError(
             f"Merging tensor {entry.name!r} with {merge_method.name} gave {bad} non-finite "
             f"values of {merged.numel()} in {entry.dtype}. Check that the inputs are finite, "
             "and lower the scaling (or use float32 checkpoints) if the merged values overflow."
         )
     return merged
+
+
+def _is_finite(tensor: Tensor) -> bool:
+    """Return True when every entry of `tensor` is finite.
+
+    A finite sum proves it, because one inf or NaN entry makes the sum inf or NaN; the sum
+    is a single pass without temporaries, much cheaper than torch.isfinite. Only a
+    non-finite sum, which an overflow of finite entries can also cause, needs the exact check.
+    """
+    if math.isfinite(tensor.sum().item()):
+        return True
+    return bool(torch.isfinite(tensor).all())
 
 
 def _merge_record(

@@ -16,6 +16,8 @@ from numgeom_core.errors import ConfigError
 from numgeom_core.merging.settings import SlerpSettings
 from numgeom_core.merging.tensor_inputs import TensorInputs, TensorResult
 
+_DOT_CHUNK = 1 << 20
+
 
 def slerp(
     t: float,
@@ -27,7 +29,7 @@ def slerp(
     """Interpolate from `a` (t=0) to `b` (t=1) along the great circle; return (result, fell back).
 
     Both tensors are flattened. The angle theta between them is the angle of the normalised
-    vectors, cos(theta) = <a, b> / (|a| |b|), with the sums accumulated in float64. The result is
+    vectors, cos(theta) = <a, b> / (|a| |b|). The result is
     sin((1-t) theta)/sin(theta) * a + sin(t theta)/sin(theta) * b, computed on the
     unnormalised tensors, so the norm moves smoothly between |a| and |b|. When
     |cos(theta)| > `parallel_threshold` (near-parallel or near-anti-parallel, where
@@ -55,12 +57,12 @@ def slerp(
 
     a_flat = a.reshape(-1).float()  # [N]
     b_flat = b.reshape(-1).float()  # [N]
-    norm_a = torch.linalg.vector_norm(a_flat, dtype=torch.float64).item()
-    norm_b = torch.linalg.vector_norm(b_flat, dtype=torch.float64).item()
+    norm_a = math.sqrt(_dot(a_flat, a_flat))
+    norm_b = math.sqrt(_dot(b_flat, b_flat))
     if norm_a < eps or norm_b < eps:
         return _lerp(t, a_flat, b_flat).reshape(a.shape), True
 
-    cos_theta = _cosine(a_flat, b_flat, norm_a * norm_b)
+    cos_theta = min(1.0, max(-1.0, _dot(a_flat, b_flat) / (norm_a * norm_b)))
     if abs(cos_theta) > parallel_threshold:
         return _lerp(t, a_flat, b_flat).reshape(a.shape), True
 
@@ -134,9 +136,16 @@ def merge_slerp(inputs: TensorInputs, settings: SlerpSettings) -> TensorResult:
     return TensorResult(merged, lerp_fallback=fell_back)
 
 
-def _cosine(a: Tensor, b: Tensor, norm_product: float) -> float:
-    dot = torch.sum(a * b, dtype=torch.float64).item()
-    return min(1.0, max(-1.0, dot / norm_product))
+def _dot(a: Tensor, b: Tensor) -> float:
+    """Return <a, b> of flat float32 tensors, from float32 dots of 2^20-entry chunks.
+
+    Summing the chunks' dots in float64 keeps the result accurate for tensors of tens of
+    millions of entries without making a float64 copy of either tensor.
+    """
+    total = 0.0
+    for start in range(0, a.numel(), _DOT_CHUNK):
+        total += torch.dot(a[start : start + _DOT_CHUNK], b[start : start + _DOT_CHUNK]).item()
+    return total
 
 
 def _lerp(t: float, a: Tensor, b: Tensor) -> Tensor:

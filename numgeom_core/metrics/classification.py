@@ -1,4 +1,4 @@
-"""How well the family labels can be predicted from the embeddings: k-NN and a linear probe.
+"""Predictability of the family labels from the embeddings: k-NN and a linear probe.
 
 k-NN uses cosine similarity with a majority vote over the k nearest training rows, and a tie
 between classes goes to the nearest neighbour's class among the tied ones (Cover, T. and
@@ -189,7 +189,7 @@ class LeaveOneOutKnn:
         return float(np.sum(counts[present] * correct) / np.sum(counts))
 
     def predict(self, order: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return predicted codes [u] and a flag [u] for rows whose list holds < k draws.
+        """Return predicted codes [u] and a flag [u] for rows whose list contains < k draws.
 
         order: neighbour rows [u, m], nearest first. Neighbour j fills
         min(counts[j], slots left) of the k slots, so a row drawn twice may fill two.

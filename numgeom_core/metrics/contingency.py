@@ -1,4 +1,4 @@
-"""What clusters encode besides the family label: cluster × attribute counts and their NMI."""
+"""Cluster × attribute counts and their NMI: the structure clusters encode besides the family."""
 
 from collections.abc import Hashable, Mapping, Sequence
 

@@ -27,7 +27,7 @@ def top_k_by_similarity(similarities: np.ndarray, k: int) -> np.ndarray:
     """
     m = similarities.shape[1]
     if k < m:
-        candidates = np.argpartition(-similarities, k - 1, axis=1)[:, :k]  # [b, k], unsorted
+        candidates = np.argpartition(similarities, m - k, axis=1)[:, m - k :]  # [b, k], unsorted
     else:
         candidates = np.broadcast_to(np.arange(m), similarities.shape)  # [b, m]
     candidate_similarities = np.take_along_axis(similarities, candidates, axis=1)

@@ -8,7 +8,7 @@ dequantised base-model state dict strictly. It checks that both models produce t
 hidden states on a probe text, then saves config.json, model.safetensors and the tokenizer
 files. Later loads take a second or two.
 
-The folder holds a base-model save, what `AutoModel.from_pretrained` returns and
+The folder contains a base-model save, what `AutoModel.from_pretrained` returns and
 `save_pretrained` writes (Llama tensors are named `layers.0.self_attn.q_proj.weight`, with no
 `model.` prefix and no `lm_head`). The LoRA-merged checkpoints and the weight merges are
 saved the same way, so every checkpoint of one backbone shares one set of tensor names and
