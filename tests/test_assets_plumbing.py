@@ -21,12 +21,23 @@ def test_definitions_load_with_every_asset() -> None:
     assert keys == {
         "sequence_dataset",
         "backbone_checkpoint",
+        "lora_adapter",
+        "merged_checkpoint",
         "embeddings",
         "geometry_metrics",
         "embedding_map",
+        "slerp_sweep",
         "metrics_summary",
     }
-    for job in ("dataset_job", "checkpoint_job", "cell_job", "summary_job"):
+    for job in (
+        "dataset_job",
+        "checkpoint_job",
+        "adapter_job",
+        "cell_job",
+        "evaluation_job",
+        "sweep_job",
+        "summary_job",
+    ):
         assert defs.resolve_job_def(job) is not None
 
 

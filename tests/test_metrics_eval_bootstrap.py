@@ -1,5 +1,6 @@
 """Bootstrap intervals: generic statistics, the label metrics, CKA, and resample statistics."""
 
+import itertools
 import time
 
 import numpy as np
@@ -23,7 +24,6 @@ from numgeom_core.metrics import (
 )
 from numgeom_core.metrics.inputs import prepare_embeddings
 from numgeom_core.metrics.resampled import ResampledCka, weighted_label_statistics
-from numgeom_core.metrics.similarity import gram_cka
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -279,21 +279,74 @@ def test_bootstrap_metrics_defaults_run_fast_on_400_by_576():
     assert elapsed < 10.0
 
 
-@pytest.mark.parametrize("unbiased", [False, True])
-def test_resampled_cka_equals_cka_of_resampled_gram(unbiased):
+def centred_grams(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    return Xc @ Xc.T, Yc @ Yc.T
+
+
+def test_resampled_biased_cka_equals_cka_of_resampled_rows():
     rng = np.random.default_rng(19)
     X = rng.normal(size=(40, 6))
     Y = X[:, :4] + rng.normal(size=(40, 4))
-    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
-    K, L = Xc @ Xc.T, Yc @ Yc.T
-    resampled = ResampledCka(K, L, unbiased)
+    resampled = ResampledCka(*centred_grams(X, Y), unbiased=False)
 
     for indices in resample_indices(40, 5, 20, None):
-        rows = np.ix_(indices, indices)
-        expected, _ = gram_cka(K[rows], L[rows], unbiased)
+        expected = linear_cka(X[indices], Y[indices], unbiased=False)
         assert resampled.cka(np.bincount(indices, minlength=40)) == pytest.approx(
             expected, abs=1e-10
         )
+
+
+def test_resampled_unbiased_cka_of_single_draws_equals_linear_cka():
+    rng = np.random.default_rng(20)
+    X = rng.normal(size=(30, 5))
+    Y = X[:, :3] + rng.normal(size=(30, 3))
+
+    resampled = ResampledCka(*centred_grams(X, Y), unbiased=True)
+
+    assert resampled.cka(np.ones(30)) == pytest.approx(linear_cka(X, Y, unbiased=True), abs=1e-10)
+
+
+def test_resampled_unbiased_cka_sums_over_distinct_samples():
+    # HSIC_1 = S2/N2 + S4/N4 - 2 S3/N3 with every sum over tuples of distinct samples, each
+    # tuple weighted by the product of its samples' draw counts, written out in full.
+    rng = np.random.default_rng(21)
+    X = rng.normal(size=(7, 3))
+    Y = X[:, :2] + rng.normal(size=(7, 2))
+    K, L = centred_grams(X, Y)
+    counts = np.array([2, 0, 1, 3, 1, 0, 0])
+
+    def weighted_mean(order, term):
+        tuples = list(itertools.permutations(range(7), order))
+        weights = np.array([np.prod(counts[list(t)]) for t in tuples])
+        terms = np.array([term(*t) for t in tuples])
+        return np.sum(weights * terms) / np.sum(weights)
+
+    def weighted_hsic(A, B):
+        s2 = weighted_mean(2, lambda i, j: A[i, j] * B[i, j])
+        s3 = weighted_mean(3, lambda i, j, q: A[i, j] * B[i, q])
+        s4 = weighted_mean(4, lambda i, j, q, r: A[i, j] * B[q, r])
+        return s2 + s4 - 2 * s3
+
+    expected = weighted_hsic(K, L) / np.sqrt(weighted_hsic(K, K) * weighted_hsic(L, L))
+
+    resampled = ResampledCka(K, L, unbiased=True)
+
+    assert resampled.cka(counts) == pytest.approx(expected, abs=1e-10)
+
+
+def test_unbiased_cka_interval_contains_point_when_width_nears_n():
+    # Y = X + noise of equal variance, so the population CKA is 0.5. Resampling with copies
+    # paired up would read about 0.8 here.
+    rng = np.random.default_rng(22)
+    X = rng.normal(size=(300, 400))
+    Y = X + rng.normal(size=(300, 400))
+
+    interval = bootstrap_cka(X, Y, resamples=100, unbiased=True)
+
+    assert interval.point == pytest.approx(0.5, abs=0.03)
+    assert interval.low < interval.point < interval.high
+    assert interval.high - interval.low < 0.1
 
 
 def test_cka_interval_contains_point():

@@ -1,5 +1,6 @@
 """Linear CKA (biased and unbiased HSIC) and the k-NN overlap of two representations."""
 
+import logging
 import tracemalloc
 
 import numpy as np
@@ -133,14 +134,44 @@ def test_unbiased_cka_equals_song_formula():
     assert linear_cka(X, Y, unbiased=True) == pytest.approx(expected, abs=1e-10)
 
 
-def test_default_estimator_switches_at_unbiased_below():
+def test_default_estimator_is_unbiased_up_to_5000_rows():
     rng = np.random.default_rng(9)
-    small = rng.normal(size=(50, 6)), rng.normal(size=(50, 6))
-    large = rng.normal(size=(150, 6)), rng.normal(size=(150, 6))
+    X, Y = rng.normal(size=(400, 6)), rng.normal(size=(400, 6))
+    X_large, Y_large = rng.normal(size=(5001, 2)), rng.normal(size=(5001, 2))
 
-    assert linear_cka(*small) == linear_cka(*small, unbiased=True)
-    assert linear_cka(*large) == linear_cka(*large, unbiased=False)
-    assert linear_cka(*small, unbiased_below=50) == linear_cka(*small, unbiased=False)
+    assert linear_cka(X, Y) == linear_cka(X, Y, unbiased=True)
+    assert linear_cka(X_large, Y_large) == linear_cka(X_large, Y_large, unbiased=False)
+
+
+def test_unbiased_below_sets_the_switch():
+    rng = np.random.default_rng(10)
+    X, Y = rng.normal(size=(50, 6)), rng.normal(size=(50, 6))
+
+    assert linear_cka(X, Y, unbiased_below=51) == linear_cka(X, Y, unbiased=True)
+    assert linear_cka(X, Y, unbiased_below=50) == linear_cka(X, Y, unbiased=False)
+
+
+def test_biased_cka_overstates_when_width_nears_n():
+    # Independent Gaussian representations with n = 400 rows of width 576: the biased
+    # estimator reads about 0.59, the unbiased one about 0.
+    rng = np.random.default_rng(11)
+    X, Y = rng.normal(size=(400, 576)), rng.normal(size=(400, 576))
+
+    assert linear_cka(X, Y, unbiased=False) > 0.5
+    assert abs(linear_cka(X, Y, unbiased=True)) < 0.02
+
+
+def test_automatic_biased_choice_warns_for_narrow_n(caplog):
+    rng = np.random.default_rng(12)
+    X, Y = rng.normal(size=(50, 20)), rng.normal(size=(50, 20))
+
+    with caplog.at_level(logging.WARNING, logger="numgeom_core.metrics.similarity"):
+        linear_cka(X, Y, unbiased=False)
+    assert caplog.text == ""
+
+    with caplog.at_level(logging.WARNING, logger="numgeom_core.metrics.similarity"):
+        linear_cka(X, Y, unbiased_below=10)
+    assert "uses the biased HSIC estimator for n = 50 samples of width up to 20" in caplog.text
 
 
 def test_cka_accepts_different_widths_and_float32():

@@ -63,7 +63,8 @@ def knn_accuracy_cv(
     scikit-learn's StratifiedKFold (shuffled with `seed`) splits the rows into `folds` folds
     that keep the family proportions. Each test row gets the majority label of its k most
     cosine-similar training rows, and the result is the mean of the per-fold accuracies.
-    Chance level is about the share of the largest family. `block_size` test rows are
+    For embeddings without label information it is about 1 / (number of families) when
+    the families are of equal size. `block_size` test rows are
     compared at a time, which bounds the memory to O(block_size · n).
 
     Undefined (value None with a reason) for fewer than 2 labels, for a family with fewer

@@ -108,54 +108,73 @@ class ResampledCka:
     """Linear CKA of bootstrap resamples of two representations, from draw counts.
 
     K [n, n] and L [n, n] are the linear Gram matrices of the column-centred representations.
-    For a resample with counts c, every HSIC term is a quadratic form in c: Σ_ij K_ij L_ij
-    over drawn pairs is cᵀ (K ∘ L) c and the row sums of the resampled K are K c. So each
-    resample costs a few n × n matrix-vector products and copies no matrix. The unbiased
-    estimator leaves out only the diagonal pairs (a draw with itself), as Song et al.'s
-    formula does for the resampled rows.
+    For a resample with counts c, every HSIC term is a polynomial in c built from n × n
+    matrix-vector products, so no resampled matrix is copied.
+
+    Biased estimator: tr(K H L H) of the resampled rows as they are.
+    Unbiased estimator: the U-statistic form of Song et al.'s HSIC_1,
+        HSIC_1 = S2 / N2 + S4 / N4 - 2 S3 / N3,
+    with S2 = Σ K_ij L_ij over distinct (i, j), S3 = Σ K_ij L_iq over distinct (i, j, q),
+    S4 = Σ K_ij L_qr over distinct (i, j, q, r), and N2, N3, N4 the numbers of such tuples.
+    On a resample, "distinct" means distinct samples, and a tuple counts with the product of
+    its samples' draw counts. Copies of one sample therefore never pair up: with n ≈ d, the
+    pairs of copies, each contributing K_ii L_ii ≈ d², would otherwise outweigh the rest
+    (measured at n = 400, d = 576: true CKA 0.50, resampled CKA 0.78 to 0.81).
     """
 
     def __init__(self, K: np.ndarray, L: np.ndarray, unbiased: bool) -> None:
+        self.unbiased = unbiased
+        if unbiased:
+            K, L = K.copy(), L.copy()
+            np.fill_diagonal(K, 0.0)  # U-statistics never pair a sample with itself
+            np.fill_diagonal(L, 0.0)
         self.K, self.L = K, L  # [n, n] each
         self.products = {"KL": K * L, "KK": K * K, "LL": L * L}  # [n, n] each
-        self.unbiased = unbiased
 
     def cka(self, counts: np.ndarray) -> float | None:
         """Return the CKA of the resample with counts [n], or None where it divides by zero."""
         c = counts.astype(np.float64)  # [n]
-        Kc, Lc = self.K @ c, self.L @ c  # [n] row sums of the resampled Gram matrices
-        diag_k, diag_l = np.diag(self.K), np.diag(self.L)  # [n]
-        hsic_kl = self.hsic(c, self.products["KL"], Kc, Lc, diag_k, diag_l)
-        hsic_kk = self.hsic(c, self.products["KK"], Kc, Kc, diag_k, diag_k)
-        hsic_ll = self.hsic(c, self.products["LL"], Lc, Lc, diag_l, diag_l)
-        if hsic_kk <= 0.0 or hsic_ll <= 0.0:
+        Kc, Lc = self.K @ c, self.L @ c  # [n]
+        hsic = self.unbiased_hsic if self.unbiased else self.biased_hsic
+        hsic_kl = hsic(c, self.products["KL"], Kc, Lc)
+        hsic_kk = hsic(c, self.products["KK"], Kc, Kc)
+        hsic_ll = hsic(c, self.products["LL"], Lc, Lc)
+        if hsic_kl is None or not (hsic_kk > 0.0 and hsic_ll > 0.0):
             return None
         value = hsic_kl / np.sqrt(hsic_kk * hsic_ll)
         return float(np.clip(value, -1.0 if self.unbiased else 0.0, 1.0))
 
-    def hsic(
-        self,
-        c: np.ndarray,
-        product: np.ndarray,
-        row_sums_a: np.ndarray,
-        row_sums_b: np.ndarray,
-        diag_a: np.ndarray,
-        diag_b: np.ndarray,
-    ) -> float:
-        """Return HSIC of the resampled pair A, B times a factor of n alone, which CKA cancels.
-
-        Biased: tr(A H B H) = (n - 1)² HSIC_0. Unbiased: n(n - 3) HSIC_1.
-        """
+    @staticmethod
+    def biased_hsic(c: np.ndarray, product: np.ndarray, Ac: np.ndarray, Bc: np.ndarray) -> float:
+        """Return tr(A H B H) of the resampled rows, (n - 1)² HSIC_0, for A ∘ B = product."""
         n = c.sum()
-        trace = c @ product @ c  # Σ over drawn pairs of A_ij B_ij
-        cross = np.sum(c * row_sums_a * row_sums_b)  # 1ᵀ A B 1
-        total_a, total_b = c @ row_sums_a, c @ row_sums_b  # 1ᵀ A 1, 1ᵀ B 1
-        if not self.unbiased:
-            return float(trace - 2.0 * cross / n + total_a * total_b / n**2)
+        trace = c @ product @ c  # Σ over pairs of draws of A_ij B_ij
+        cross = np.sum(c * Ac * Bc)  # 1ᵀ A B 1
+        return float(trace - 2.0 * cross / n + (c @ Ac) * (c @ Bc) / n**2)
 
-        # Song et al. (2012): the same sums over pairs of distinct draws (zero diagonals).
-        trace -= np.sum(c * diag_a * diag_b)
-        cross = np.sum(c * (row_sums_a - diag_a) * (row_sums_b - diag_b))
-        total_a -= c @ diag_a
-        total_b -= c @ diag_b
-        return float(trace + total_a * total_b / ((n - 1) * (n - 2)) - 2.0 * cross / (n - 2))
+    @staticmethod
+    def unbiased_hsic(
+        c: np.ndarray, product: np.ndarray, Ac: np.ndarray, Bc: np.ndarray
+    ) -> float | None:
+        """Return HSIC_1 over distinct samples weighted by counts, for zero-diagonal A and B.
+
+        The sums over distinct tuples follow from the unrestricted ones by inclusion and
+        exclusion. With c = 1 this is Song et al.'s formula. None for fewer than 4 samples.
+        """
+        c2 = c * c
+        product_c, product_c2 = product @ c, product @ c2  # [n] each
+        s2 = c @ product_c
+        s3 = np.sum(c * Ac * Bc) - c2 @ product_c
+        # In (cᵀAc)(cᵀBc), the pairs (i, j) and (q, r) share one sample in 4 symmetric
+        # ways and both samples in 2.
+        one_shared = np.sum(c2 * Ac * Bc) - c2 @ product_c2
+        both_shared = c2 @ product_c2
+        s4 = (c @ Ac) * (c @ Bc) - 4.0 * one_shared - 2.0 * both_shared
+
+        p1, p2, p3, p4 = (np.sum(c**power) for power in (1, 2, 3, 4))
+        n2 = p1**2 - p2
+        n3 = p1**3 - 3 * p1 * p2 + 2 * p3
+        n4 = p1**4 - 6 * p1**2 * p2 + 3 * p2**2 + 8 * p1 * p3 - 6 * p4
+        if n4 <= 0:  # fewer than 4 distinct samples
+            return None
+        return float(s2 / n2 + s4 / n4 - 2.0 * s3 / n3)
