@@ -8,7 +8,9 @@ from numgeom_assets import paths
 from numgeom_assets.assets.backbone_checkpoint import backbone_checkpoint
 from numgeom_assets.assets.embedding_map import embedding_map
 from numgeom_assets.assets.embeddings import embeddings
+from numgeom_assets.assets.evaluation_metrics import evaluation_metrics
 from numgeom_assets.assets.geometry_metrics import geometry_metrics
+from numgeom_assets.assets.geometry_report import geometry_report
 from numgeom_assets.assets.lora_adapter import lora_adapter
 from numgeom_assets.assets.merged_checkpoint import merged_checkpoint
 from numgeom_assets.assets.metrics_summary import metrics_summary
@@ -33,8 +35,10 @@ ASSETS = [
     embeddings,
     geometry_metrics,
     embedding_map,
+    evaluation_metrics,
     slerp_sweep,
     metrics_summary,
+    geometry_report,
 ]
 
 

@@ -20,12 +20,18 @@ adapter_job = dg.define_asset_job(
 )
 cell_job = dg.define_asset_job(
     "cell_job",
-    selection=["merged_checkpoint", "embeddings", "geometry_metrics", "embedding_map"],
+    selection=[
+        "merged_checkpoint",
+        "embeddings",
+        "geometry_metrics",
+        "embedding_map",
+        "evaluation_metrics",
+    ],
     description="Build the weights of one backbone × merge method cell, embed, score and map.",
 )
 evaluation_job = dg.define_asset_job(
     "evaluation_job",
-    selection=["embeddings", "geometry_metrics", "embedding_map"],
+    selection=["embeddings", "geometry_metrics", "embedding_map", "evaluation_metrics"],
     description="Re-embed, score and map one cell from its existing merged checkpoint.",
 )
 sweep_job = dg.define_asset_job(
@@ -37,4 +43,19 @@ summary_job = dg.define_asset_job(
     "summary_job", selection=["metrics_summary"], description="Summarise every cell."
 )
 
-JOBS = [dataset_job, checkpoint_job, adapter_job, cell_job, evaluation_job, sweep_job, summary_job]
+report_job = dg.define_asset_job(
+    "report_job",
+    selection=["geometry_report"],
+    description="Write the study report and the verdict on each of its claims.",
+)
+
+JOBS = [
+    dataset_job,
+    checkpoint_job,
+    adapter_job,
+    cell_job,
+    evaluation_job,
+    sweep_job,
+    summary_job,
+    report_job,
+]

@@ -66,11 +66,11 @@ def run_main_job(
     steps += [("adapter_job", name) for name in names]
     steps += [("cell_job", cell.key()) for cell in all_cells(names)]
     steps += [("sweep_job", name) for name in names]
-    steps += [("summary_job", None)]
+    steps += [("summary_job", None), ("report_job", None)]
     for job_name, partition_key in steps:
         if (
             skip_existing
-            and job_name != "summary_job"
+            and job_name not in ("summary_job", "report_job")
             and _materialised(defs, instance, job_name, partition_key)
         ):
             report.skipped.append(_label(job_name, partition_key))

@@ -32,6 +32,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         },
         "lora_adapter": {"steps_per_stage": 3, "batch_size": 16},
         "slerp_sweep": {"t_values": [0.0, 0.5, 1.0]},
+        "evaluation_metrics": {"resamples": 20},
     },
     # For a bigger machine or a GPU: four times the default sizes over wider ranges.
     "large": {

@@ -1,9 +1,9 @@
 """Start and stop local servers (dg dev, mlflow ui) for tests, each in its own process group.
 
 Both servers start helper processes (dg dev: webserver, daemon, code server and gRPC
-server; mlflow ui: uvicorn and job runners), so a test stops the whole process group:
-SIGINT first, which both servers handle by shutting their children down (dg dev ignores
-SIGTERM), then SIGKILL after a grace period. Linux only: group members are read from /proc.
+server; mlflow ui: uvicorn and job runners), so a test stops the whole process group.
+It sends SIGINT first, which both servers handle by shutting their children down, then
+SIGKILL after a grace period. Linux only, because group members are read from /proc.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def log_tail(path: Path, chars: int = LOG_TAIL_CHARS) -> str:
 
 def _default_sigint() -> None:
     # A shell without job control starts background commands with SIGINT ignored, and
-    # children inherit that: restore the default so that SIGINT stops the server.
+    # children inherit that. Restoring the default lets SIGINT stop the server.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
@@ -93,7 +93,7 @@ def start_server(
 
 
 def wait_until_ready(server: Server, path: str, timeout: float) -> float:
-    """Poll GET `server.url + path` until it returns 200; return the seconds waited.
+    """Poll GET `server.url + path` until it returns 200, and return the seconds waited.
 
     Raises ServerError with the log tail if the server exits or the timeout passes first.
     """
@@ -166,7 +166,7 @@ def processes_with_env(name: str, value: str) -> list[tuple[int, str]]:
 
 
 def stop_server(server: Server, grace_seconds: float = 30.0) -> list[tuple[int, str]]:
-    """Stop the server's whole process group; return the processes still alive afterwards.
+    """Stop the server's whole process group and return the processes still alive.
 
     Sends SIGINT to the group and waits up to `grace_seconds` for every member to exit,
     then sends SIGKILL to the group and waits up to 10 s more. Records which signal was

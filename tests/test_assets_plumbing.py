@@ -26,8 +26,10 @@ def test_definitions_load_with_every_asset() -> None:
         "embeddings",
         "geometry_metrics",
         "embedding_map",
+        "evaluation_metrics",
         "slerp_sweep",
         "metrics_summary",
+        "geometry_report",
     }
     for job in (
         "dataset_job",
@@ -37,6 +39,7 @@ def test_definitions_load_with_every_asset() -> None:
         "evaluation_job",
         "sweep_job",
         "summary_job",
+        "report_job",
     ):
         assert defs.resolve_job_def(job) is not None
 

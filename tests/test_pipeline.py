@@ -25,8 +25,10 @@ ASSETS = (
     "embeddings",
     "geometry_metrics",
     "embedding_map",
+    "evaluation_metrics",
     "slerp_sweep",
     "metrics_summary",
+    "geometry_report",
 )
 METHODS = ("base", "lora", "soup", "slerp", "task_arithmetic", "ties", "dare_ties")
 
@@ -111,7 +113,9 @@ def test_mlflow_run_per_asset_links_back(pipeline) -> None:
     run = client.get_run(metadata["mlflow_run_id"].value)
     assert run.data.tags["dagster.run_id"] == event.run_id
     assert run.data.tags["numgeom.backbone"] == "minilm-l6"
-    table = read_stored(pipeline["storage"], "geometry_metrics", cell_key("minilm-l6", "base"))
+    partition = event.dagster_event.partition
+    assert run.data.tags["dagster.partition_key"] == partition
+    table = read_stored(pipeline["storage"], "geometry_metrics", partition)
     silhouette = table.filter((pl.col("metric") == "silhouette") & (pl.col("split") == "eval"))
     assert run.data.metrics["eval/silhouette"] == pytest.approx(silhouette["value"][0])
 
@@ -155,6 +159,19 @@ def test_slerp_sweep_endpoints_equal_base_and_lora(pipeline) -> None:
         expected = cell.filter((pl.col("metric") == "silhouette") & (pl.col("split") == "eval"))
         actual = silhouette.filter(pl.col("t") == t)["value"][0]
         assert actual == pytest.approx(expected["value"][0], abs=1e-5), method
+
+
+def test_report_states_every_claim(pipeline) -> None:
+    record = read_stored(pipeline["storage"], "geometry_report")
+    page = Path(record["path"]).read_text()
+
+    assert sorted(record["verdicts"]) == ["1", "2", "3"]
+    for verdict in record["verdicts"].values():
+        assert verdict in ("holds", "does not hold", "mixed", "undetermined")
+        assert verdict in page
+    for name, figure in record["figures"].items():
+        assert Path(figure).is_file(), name
+        assert Path(figure).name in page, name
 
 
 def test_checkpoint_record_names_source_and_digest(pipeline) -> None:

@@ -8,11 +8,12 @@ the MLflow run of that materialisation. Screenshots of every step go to test-out
 server and preparation logs to test-output/ui/logs/.
 
 Needs Debian's `chromium` package (/usr/bin/chromium): Playwright's own browser download
-needs a network. Takes about 4-5 minutes on 2 cores.
+needs a network. Takes about 3.5 minutes on 2 cores.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -25,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from servers import Server, free_port, log_tail, post_json, processes_with_env, running_server
 
 from numgeom_assets.partitions import cell_key
-from servers import Server, free_port, log_tail, post_json, processes_with_env, running_server
 
 playwright_api = pytest.importorskip(
     "playwright.sync_api",
@@ -72,8 +73,9 @@ RUN_TIMEOUT = 300
 PAGE_TIMEOUT_MS = 60_000
 
 # Materialises what the UI steps need, in this order: the dataset, the checkpoint, the
-# one cell and the summary. The main job would add LoRA training, six more merge methods
-# and the SLERP sweep, several minutes on 2 cores that the UI steps do not use.
+# one cell and the summary. The main job for minilm-l6 on the small profile took over four
+# minutes on 2 cores, most of it on merge methods, LoRA training and the SLERP sweep, which
+# the UI steps do not use.
 PREPARE_SCRIPT = """
 import sys
 
@@ -149,6 +151,7 @@ query Materialization($partition: String!) {
           label
           ... on TextMetadataEntry { text }
           ... on UrlMetadataEntry { url }
+          ... on FloatMetadataEntry { floatValue }
         }
       }
     }
@@ -184,16 +187,18 @@ class Screenshots:
         path = self.take(page, f"failed-{name}", full_page=True)
         pytest.fail(f"{message} (screenshot: {path})")
 
-    def wait_visible(self, page: Any, locator: Any, name: str, what: str, timeout_ms: int) -> None:
-        """Wait for `locator` to be visible, else fail with a screenshot saying what was missing."""
+    def wait_visible(
+        self, page: Any, locator: Any, name: str, description: str, timeout_ms: int
+    ) -> None:
+        """Wait for `locator` to be visible, else fail with a screenshot and `description`."""
         try:
             locator.first.wait_for(state="visible", timeout=timeout_ms)
         except playwright_api.TimeoutError:
-            self.fail(page, name, f"{what} did not appear within {timeout_ms / 1000:.0f} s")
+            self.fail(page, name, f"{description} did not appear within {timeout_ms / 1000:.0f} s")
 
 
 def graphql(server: Server, query: str, variables: dict | None = None) -> dict:
-    """Run a GraphQL query against the Dagster webserver; fail on GraphQL errors."""
+    """Run a GraphQL query against the Dagster webserver and fail on GraphQL errors."""
     response = post_json(f"{server.url}/graphql", {"query": query, "variables": variables or {}})
     if response.get("errors"):
         pytest.fail(f"Dagster GraphQL query failed: {response['errors']}")
@@ -211,18 +216,23 @@ def latest_materialization(server: Server) -> dict:
     """Return the latest geometry_metrics materialisation of the test's partition."""
     data = graphql(server, MATERIALIZATION_QUERY, {"partition": PARTITION})["assetOrError"]
     assert data["__typename"] == "Asset", f"geometry_metrics is not a known asset: {data}"
-    (event,) = data["assetMaterializations"]
-    return event
+    events = data["assetMaterializations"]
+    assert events, f"geometry_metrics has no materialisation of partition {PARTITION}"
+    return events[0]
 
 
-def metadata_value(event: dict, label: str) -> str:
+def metadata_value(event: dict, label: str) -> Any:
+    """Return the text, URL or float of the metadata entry `label` of a materialisation."""
     entries = {entry["label"]: entry for entry in event["metadataEntries"]}
     assert label in entries, f"Materialisation metadata lacks {label!r}: {sorted(entries)}"
-    return entries[label].get("text") or entries[label].get("url")
+    for field in ("text", "url", "floatValue"):
+        if field in entries[label]:
+            return entries[label][field]
+    pytest.fail(f"Metadata entry {label!r} has no text, URL or float value: {entries[label]}")
 
 
 def wait_for_location(server: Server, timeout: float) -> None:
-    """Wait until the `numgeom` code location is loaded; fail with its error if it failed."""
+    """Wait until the `numgeom` code location is loaded, or fail with its load error."""
     deadline = time.monotonic() + timeout
     entries: list = []
     while time.monotonic() < deadline:
@@ -232,7 +242,8 @@ def wait_for_location(server: Server, timeout: float) -> None:
         if numgeom and numgeom[0]["loadStatus"] == "LOADED":
             loaded = numgeom[0]["locationOrLoadError"]
             assert loaded["__typename"] == "RepositoryLocation", (
-                f"The numgeom code location failed to load: {loaded.get('message')}"
+                f"The numgeom code location failed to load: {loaded.get('message')} "
+                f"(dg dev log: {server.log_path})"
             )
             return
         time.sleep(1)
@@ -251,6 +262,23 @@ def screenshots() -> Screenshots:
 
 
 @pytest.fixture(scope="module")
+def timings(screenshots: Screenshots) -> Iterator[dict[str, Any]]:
+    """Seconds each phase took, written to test-output/ui/logs/timings.json at the end."""
+    record: dict[str, Any] = {}
+    yield record
+    (screenshots.folder / "logs" / "timings.json").write_text(json.dumps(record, indent=2))
+
+
+def record_server(timings: dict[str, Any], server: Server) -> None:
+    """Store how long the server took to respond and to stop, and which signal stopped it."""
+    timings[server.name] = {
+        "ready_seconds": server.ready_seconds,
+        "stop_signal": server.stop_signal,
+        "stop_seconds": server.stop_seconds,
+    }
+
+
+@pytest.fixture(scope="module")
 def environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment variables that point Dagster, numgeom and MLflow at temporary stores."""
     root = tmp_path_factory.mktemp("ui")
@@ -266,7 +294,8 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
         "NUMGEOM_MLFLOW_ARTIFACTS": str(root / "artifacts"),
         "MLFLOW_DISABLE_TELEMETRY": "true",
-        # The job runner (GenAI scorers) starts seven extra processes; nothing here uses it.
+        # MLflow 3.17's job runner (for GenAI scorers) starts seven extra processes, and
+        # nothing here uses it.
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
@@ -277,10 +306,13 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def prepared(environment: dict[str, str], screenshots: Screenshots) -> dict[str, str]:
+def prepared(
+    environment: dict[str, str], screenshots: Screenshots, timings: dict[str, Any]
+) -> dict[str, str]:
     """Materialise the dataset, the checkpoint, the minilm-l6 × base cell and the summary."""
     log_path = screenshots.folder / "logs" / "prepare.log"
     command = [sys.executable, "-c", PREPARE_SCRIPT, BACKBONE, MERGE_METHOD]
+    started = time.monotonic()
     with open(log_path, "wb") as log:
         try:
             result = subprocess.run(
@@ -292,16 +324,21 @@ def prepared(environment: dict[str, str], screenshots: Screenshots) -> dict[str,
                 timeout=PREPARE_TIMEOUT,
             )
         except subprocess.TimeoutExpired:
-            pytest.fail(f"Preparing the stores took over {PREPARE_TIMEOUT} s; see {log_path}")
+            pytest.fail(
+                f"Preparing the stores timed out after {PREPARE_TIMEOUT} s. Log: {log_path}"
+            )
     assert result.returncode == 0, (
         f"Preparing the stores failed with status {result.returncode}. "
         f"Log tail ({log_path}):\n{log_tail(log_path)}"
     )
+    timings["prepare_seconds"] = time.monotonic() - started
     return environment
 
 
 @pytest.fixture(scope="module")
-def dagster_ui(prepared: dict[str, str], screenshots: Screenshots) -> Iterator[Server]:
+def dagster_ui(
+    prepared: dict[str, str], screenshots: Screenshots, timings: dict[str, Any]
+) -> Iterator[Server]:
     """`dg dev` on a free port, with its code location loaded; stopped with its whole group."""
     port = free_port()
     with running_server(
@@ -316,6 +353,7 @@ def dagster_ui(prepared: dict[str, str], screenshots: Screenshots) -> Iterator[S
     ) as server:
         wait_for_location(server, DAGSTER_READY_TIMEOUT)
         yield server
+    record_server(timings, server)
     left = processes_with_env("DAGSTER_HOME", prepared["DAGSTER_HOME"])
     assert not left, f"Processes of dg dev outlived it: {left}"
 
@@ -337,8 +375,8 @@ def dagster_page(browser: Any, dagster_ui: Server, screenshots: Screenshots) -> 
     page = context.new_page()
     skip = page.get_by_role("dialog").filter(has_text="Join the Dagster community")
     skip = skip.get_by_role("button", name="Skip")
-    # The sign-up dialog opens on a fresh profile; should it open over a later step,
-    # Playwright clicks Skip before that step's next action.
+    # The sign-up dialog opens on a fresh browser profile. Should it open over a later
+    # step, Playwright clicks Skip before that step's next action.
     page.add_locator_handler(skip, lambda button: button.click())
 
     page.goto(f"{dagster_ui.url}/asset-groups")
@@ -346,18 +384,22 @@ def dagster_page(browser: Any, dagster_ui: Server, screenshots: Screenshots) -> 
         skip.wait_for(state="visible", timeout=15_000)
         skip.click()
     except playwright_api.TimeoutError:
-        pass  # it opens once per browser profile, or not at all in some versions
+        pass  # no sign-up dialog opened, so there is nothing to dismiss
     yield page
     context.close()
 
 
 @pytest.fixture(scope="module")
-def launched_run(dagster_page: Any, dagster_ui: Server, screenshots: Screenshots) -> LaunchedRun:
+def launched_run(
+    dagster_page: Any, dagster_ui: Server, screenshots: Screenshots, timings: dict[str, Any]
+) -> LaunchedRun:
     """Materialise geometry_metrics for minilm-l6|base from its asset page; wait for the end."""
     page = dagster_page
     page.goto(f"{dagster_ui.url}/assets/geometry_metrics")
     materialize = page.get_by_role("button", name="Materialize…")
     screenshots.wait_visible(page, materialize, "asset-page", "The Materialize… button", 60_000)
+    scores = page.get_by_role("row").filter(has=page.get_by_text("scores", exact=True))
+    screenshots.wait_visible(page, scores, "asset-page", "The metadata row scores", 60_000)
     screenshots.take(page, "02-geometry-metrics-before")
     runs_before = set(partition_runs(dagster_ui))
 
@@ -381,11 +423,14 @@ def launched_run(dagster_page: Any, dagster_ui: Server, screenshots: Screenshots
     page.goto(f"{dagster_ui.url}/runs/{run_id}")
     status = _wait_for_run_end(dagster_ui, run_id, page, screenshots)
     seconds = time.monotonic() - started
+    status_label = page.get_by_text(status.capitalize(), exact=True)
+    screenshots.wait_visible(page, status_label, "run-page", f"The run status {status}", 30_000)
     screenshots.take(page, "05-run-page")
 
     page.goto(f"{dagster_ui.url}/runs")
     screenshots.wait_visible(page, page.get_by_text(run_id[:8]), "runs", "The run's row", 60_000)
     screenshots.take(page, "06-runs-list")
+    timings["ui_run_seconds"] = seconds
     return LaunchedRun(run_id, status, seconds)
 
 
@@ -422,7 +467,7 @@ def _new_run(dagster_ui: Server, runs_before: set[str], page: Any, screenshots: 
 
 
 def _wait_for_run_end(dagster_ui: Server, run_id: str, page: Any, screenshots: Screenshots) -> str:
-    """Poll the run's status until it ends; return it (SUCCESS, FAILURE or CANCELED)."""
+    """Poll the run's status until it ends and return it: SUCCESS, FAILURE or CANCELED."""
     deadline = time.monotonic() + RUN_TIMEOUT
     status = "unknown"
     while time.monotonic() < deadline:
@@ -434,7 +479,8 @@ def _wait_for_run_end(dagster_ui: Server, run_id: str, page: Any, screenshots: S
     screenshots.fail(
         page,
         "run-timeout",
-        f"Run {run_id} was still {status} after {RUN_TIMEOUT} s; dg dev log: {dagster_ui.log_path}",
+        f"Run {run_id} timed out: still {status} after {RUN_TIMEOUT} s "
+        f"(dg dev log: {dagster_ui.log_path})",
     )
     return status
 
@@ -455,6 +501,9 @@ def test_asset_graph_shows_every_group(
     for asset in ("sequence_dataset", "embeddings", "geometry_metrics", "metrics_summary"):
         node = graph_node.filter(has_text=asset)
         screenshots.wait_visible(page, node, "asset-graph", f"Asset node {asset}", 30_000)
+    # Only for the picture: let the status colours load and the edges finish moving.
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(2000)
     screenshots.take(page, "01-asset-graph")
 
 
@@ -515,7 +564,9 @@ def test_summary_page_shows_plot_images(
 
 
 @pytest.fixture
-def mlflow_ui(prepared: dict[str, str], screenshots: Screenshots) -> Iterator[Server]:
+def mlflow_ui(
+    prepared: dict[str, str], screenshots: Screenshots, timings: dict[str, Any]
+) -> Iterator[Server]:
     """`mlflow ui` on the test's SQLite store and a free port; stopped with its whole group."""
     port = free_port()
     with running_server(
@@ -540,6 +591,7 @@ def mlflow_ui(prepared: dict[str, str], screenshots: Screenshots) -> Iterator[Se
         MLFLOW_READY_TIMEOUT,
     ) as server:
         yield server
+    record_server(timings, server)
 
 
 def test_mlflow_ui_lists_the_ui_run(
@@ -549,40 +601,73 @@ def test_mlflow_ui_lists_the_ui_run(
     browser: Any,
     screenshots: Screenshots,
 ) -> None:
-    assert launched_run.status == "SUCCESS", f"Run {launched_run.run_id} ended {launched_run.status}"
-    mlflow_run_id = metadata_value(latest_materialization(dagster_ui), "mlflow_run_id")
+    assert launched_run.status == "SUCCESS", (
+        f"Run {launched_run.run_id} ended {launched_run.status}"
+    )
+    event = latest_materialization(dagster_ui)
+    mlflow_run_id = metadata_value(event, "mlflow_run_id")
+    eval_silhouette = metadata_value(event, "eval_silhouette")  # rounded to 4 decimals
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(PAGE_TIMEOUT_MS)
     page = context.new_page()
     try:
-        _open_mlflow_run(page, mlflow_ui, mlflow_run_id, launched_run.run_id, screenshots)
+        _find_mlflow_run(page, mlflow_ui, mlflow_run_id, screenshots)
+        shown_silhouette = _check_mlflow_run_page(page, launched_run.run_id, screenshots)
     finally:
         context.close()
 
+    assert shown_silhouette == pytest.approx(eval_silhouette, abs=5e-5), (
+        f"MLflow shows eval/silhouette {shown_silhouette}, Dagster {eval_silhouette} "
+        f"(see {screenshots.last})"
+    )
 
-def _open_mlflow_run(
-    page: Any, mlflow_ui: Server, mlflow_run_id: str, dagster_run_id: str, screenshots: Screenshots
-) -> None:
+
+def _find_mlflow_run(page: Any, mlflow_ui: Server, mlflow_run_id: str, shots: Screenshots) -> None:
+    """Open experiment numgeom in the model-training view and search the run by name."""
     page.goto(mlflow_ui.url)
     experiment = page.get_by_role("link", name="numgeom", exact=True)
-    screenshots.wait_visible(page, experiment, "mlflow-home", "Experiment numgeom", 60_000)
-    screenshots.take(page, "12-mlflow-home")
+    shots.wait_visible(page, experiment, "mlflow-home", "Experiment numgeom", 60_000)
+    _close_mlflow_assistant(page)
+    shots.take(page, "12-mlflow-home")
 
     page.get_by_text("Model training", exact=True).click()
     experiment.first.click()
     search = page.get_by_placeholder(re.compile("metrics"))
-    screenshots.wait_visible(page, search, "mlflow-runs", "The run search box", 60_000)
+    shots.wait_visible(page, search, "mlflow-runs", "The run search box", 60_000)
     search.first.fill(f"attributes.run_name = '{MLFLOW_RUN_NAME}'")
     search.first.press("Enter")
     link = page.locator(f'a[href*="{mlflow_run_id}"]')
-    screenshots.wait_visible(page, link, "mlflow-runs", f"Run {MLFLOW_RUN_NAME}", 60_000)
-    screenshots.take(page, "13-mlflow-runs")
-
+    shots.wait_visible(page, link, "mlflow-runs", f"Run {MLFLOW_RUN_NAME} {mlflow_run_id}", 60_000)
+    shots.take(page, "13-mlflow-runs")
     link.first.click()
-    heading = page.get_by_text(MLFLOW_RUN_NAME)
-    screenshots.wait_visible(page, heading, "mlflow-run", "The run's name", 60_000)
-    screenshots.wait_visible(page, page.get_by_text(dagster_run_id), "mlflow-run", "Tag", 30_000)
-    screenshots.wait_visible(
-        page, page.get_by_text("eval/silhouette"), "mlflow-run", "Metric eval/silhouette", 30_000
-    )
-    screenshots.take(page, "14-mlflow-run", full_page=True)
+
+
+def _close_mlflow_assistant(page: Any) -> None:
+    """Close the chat panel that MLflow 3 opens on a fresh profile, if it opens."""
+    title = page.get_by_text("MLflow Assistant", exact=True)
+    try:
+        title.wait_for(state="visible", timeout=10_000)
+    except playwright_api.TimeoutError:
+        return
+    close = page.get_by_role("button", name="Close", exact=True)
+    panel = page.locator("div", has=title).filter(has=close).last
+    panel.get_by_role("button", name="Close", exact=True).click()
+    title.wait_for(state="hidden", timeout=10_000)
+
+
+def _check_mlflow_run_page(page: Any, dagster_run_id: str, shots: Screenshots) -> float:
+    """Check the run page's name and Dagster tag; return the eval/silhouette it shows."""
+    heading = page.get_by_text(MLFLOW_RUN_NAME, exact=True)
+    shots.wait_visible(page, heading, "mlflow-run", "The run's name", 60_000)
+    tag = page.get_by_text(dagster_run_id)
+    shots.wait_visible(page, tag, "mlflow-run", f"Tag dagster.run_id {dagster_run_id}", 30_000)
+    shots.take(page, "14-mlflow-run")
+
+    metric = page.get_by_role("row").filter(has=page.get_by_text("eval/silhouette", exact=True))
+    shots.wait_visible(page, metric, "mlflow-metric", "Metric eval/silhouette", 30_000)
+    metric.first.scroll_into_view_if_needed()
+    shots.take(page, "15-mlflow-run-metrics")
+    text = metric.first.inner_text()
+    number = re.search(r"-?\d+\.\d+(?:e-?\d+)?", text)
+    assert number, f"No number in the eval/silhouette row {text!r} (see {shots.last})"
+    return float(number.group())

@@ -5,7 +5,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from numgeom_assets.cli import backbone, compare, run
+from numgeom_assets.cli import backbone, compare, report, run
 from numgeom_core.errors import NumgeomError
 
 
@@ -16,6 +16,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_commands(commands)
     backbone.add_commands(commands)
     compare.add_commands(commands)
+    report.add_commands(commands)
     args = parser.parse_args(argv)
 
     logging.basicConfig(

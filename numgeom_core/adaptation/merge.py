@@ -71,6 +71,7 @@ def merge_adapter(
     }
     with atomic_dir(output) as folder:
         merged.save_pretrained(folder)
+        record["buffers_from_base"] = _restore_base_buffers(base_checkpoint, folder)
         copied = _copy_base_files(base_checkpoint, folder)
         record["copied_from_base"] = copied
         record["tensor_names_match_base"] = _tensor_names_match(base_checkpoint, folder, spec)
@@ -108,6 +109,42 @@ def checkpoint_tensor_names(folder: Path) -> set[str] | None:
         with safe_open(path, framework="pt") as handle:
             names.update(handle.keys())
     return names
+
+
+def _restore_base_buffers(base: Path, folder: Path) -> list[str]:
+    """Copy into the merged weights the integer buffers that only the base file stores.
+
+    Older transformers saved non-persistent buffers such as BERT's
+    `embeddings.position_ids` (int64); the current save_pretrained leaves them out, so a
+    merged folder would lack a tensor its base has, and weight merges that pair tensors by
+    name would reject the pair. Only integer and bool tensors are restored; a missing
+    floating-point tensor is left to the name check below, which warns.
+    """
+    target = folder / "model.safetensors"
+    base_names = checkpoint_tensor_names(base)
+    merged_names = checkpoint_tensor_names(folder)
+    if not target.is_file() or base_names is None or merged_names is None:
+        return []
+    missing = sorted(base_names - merged_names)
+    if not missing:
+        return []
+
+    from safetensors.torch import load_file, save_file
+
+    buffers: dict[str, torch.Tensor] = {}
+    for path in sorted(Path(base).glob("*.safetensors")):
+        with safe_open(path, framework="pt") as handle:
+            for name in missing:
+                if name in handle.keys():
+                    tensor = handle.get_tensor(name)
+                    if not (tensor.dtype.is_floating_point or tensor.dtype.is_complex):
+                        buffers[name] = tensor
+    if not buffers:
+        return []
+    tensors = load_file(target)
+    tensors.update(buffers)
+    save_file(tensors, target, metadata={"format": "pt"})
+    return sorted(buffers)
 
 
 def _read_adapter(adapter_dir: Path, spec: BackboneSpec) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -104,20 +104,14 @@ def train_lora(
     atomically to output_dir/stage-1, stage-2, ... at the end of each stage, and stage
     folders of an earlier run with more stages are removed. `progress(step, total_steps,
     loss)` is called after every step. The same settings give bitwise the same adapters on
-    the same machine and thread count, and the caller's torch random state is restored.
+    the same machine and thread count, and the caller's CPU torch random state is restored.
 
     Raises DatasetError for mismatched texts and labels or fewer than 2 families of 2 samples,
-    ConfigError for target modules the model lacks, and EmbeddingError for a text longer than
-    max_tokens or a non-finite loss.
+    ConfigError for target modules the model lacks, and EmbeddingError for an empty or
+    non-string text list, a text longer than max_tokens, or a non-finite loss.
     """
     start = time.perf_counter()
-    texts = _check_texts(texts)
-    if len(texts) != len(labels):
-        raise DatasetError(
-            f"LoRA training got {len(texts)} texts but {len(labels)} labels; pass one family "
-            "label per text."
-        )
-    check_families(labels)
+    texts = _check_training_texts(texts, labels)
     targets = resolve_targets(settings, spec)
     check_targets(model, targets, spec)
     data, families = _prepare(model, tokenizer, spec, texts, labels, settings)
@@ -152,6 +146,17 @@ def train_lora(
     return TrainingResult(
         stage_adapters=adapters, losses=losses, stage_of_step=stage_of_step, seconds=seconds
     )
+
+
+def _check_training_texts(texts: Sequence[str], labels: Sequence[str]) -> list[str]:
+    texts = _check_texts(texts)
+    if len(texts) != len(labels):
+        raise DatasetError(
+            f"LoRA training got {len(texts)} texts but {len(labels)} labels; pass one family "
+            "label per text."
+        )
+    check_families(labels)
+    return texts
 
 
 def _prepare(
