@@ -64,8 +64,8 @@ def new_backbone_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
 def _pending_runs(instance: dg.DagsterInstance, backbone: str) -> list[dg.RunRequest]:
     """The next runs a backbone needs, one stage at a time.
 
-    Its checkpoint first, then its LoRA adapter, then its missing cells and SLERP sweep
-    together, followed by a summary; nothing once all of them are materialised.
+    The order is its checkpoint, its LoRA adapter, then its missing cells and SLERP sweep
+    together, followed by a summary. Nothing is requested once all are materialised.
     """
     for asset, job in (("backbone_checkpoint", checkpoint_job), ("lora_adapter", adapter_job)):
         if backbone not in _materialised(instance, asset):

@@ -36,7 +36,7 @@ def user_backbones() -> dict[str, BackboneSpec]:
 
 
 def registered_backbones() -> dict[str, BackboneSpec]:
-    """Return every backbone numgeom knows: built-in ones first, then user registrations."""
+    """Return every registered backbone: built-in ones first, then user registrations."""
     return {**DEFAULT_BACKBONES, **user_backbones()}
 
 
