@@ -177,6 +177,16 @@ def test_model_is_given_back_unchanged(tiny_bert: BackboneSpec, tmp_path: Path) 
     assert all(parameter.requires_grad for parameter in model.parameters())
 
 
+def test_caller_random_state_is_restored(tiny_bert: BackboneSpec, tmp_path: Path) -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+
+    train_tiny(tiny_bert, dataclasses.replace(QUICK, dropout=0.2), tmp_path / "adapters")
+
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_progress_is_reported_every_step(tiny_bert: BackboneSpec, tmp_path: Path) -> None:
     calls: list[tuple[int, int, float]] = []
 

@@ -28,9 +28,10 @@ class LoraSettings:
         stages: number of stages; an adapter is saved at the end of each (>= 1).
         learning_rate: AdamW learning rate, constant over the run (> 0).
         batch_size: sequences per step (>= 4).
-        families_per_batch: P, families drawn for each batch. Each batch contains
-            batch_size // P samples of each of the P families (fewer when a family has fewer
-            samples), so every anchor has positives. Must be >= 2 and <= batch_size // 2.
+        families_per_batch: P, families drawn for each batch (all of them when the data has
+            fewer). Each batch contains batch_size // P samples of each of the P families
+            (fewer when a family has fewer samples), so every anchor has positives. Must be
+            >= 2 and <= batch_size // 2.
         seed: seeds the adapter initialisation, dropout and batch sampling (>= 0).
         max_tokens: maximum tokens of one training sequence, as in `EmbeddingConfig`; a longer
             text raises EmbeddingError and is never truncated.
@@ -42,7 +43,7 @@ class LoraSettings:
     target_modules: tuple[str, ...] | None = None
     objective: str = "supcon"
     temperature: float = 0.1
-    steps_per_stage: int = 20
+    steps_per_stage: int = 10
     stages: int = 2
     learning_rate: float = 5e-4
     batch_size: int = 32
