@@ -23,6 +23,8 @@ from numgeom_assets import paths
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on one param value
+# Where the README starts `mlflow ui`; $NUMGEOM_MLFLOW_UI_URL or the resource setting change it.
+DEFAULT_UI_URL = "http://127.0.0.1:5000"
 
 
 class TrackedRun:
@@ -90,7 +92,7 @@ class MlflowTracking(dg.ConfigurableResource):
     tracking_uri: str = ""
     artifact_root: str = ""
     experiment_name: str = "numgeom"
-    ui_url: str = "http://127.0.0.1:5000"
+    ui_url: str = ""
 
     def resolved_tracking_uri(self) -> str:
         return self.tracking_uri or paths.mlflow_tracking_uri()
@@ -122,7 +124,8 @@ class MlflowTracking(dg.ConfigurableResource):
             experiment_id, run_name=run_name, tags={k: str(v) for k, v in run_tags.items()}
         )
         run_id = mlflow_run.info.run_id
-        url = f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
+        ui_url = self.ui_url or os.environ.get("NUMGEOM_MLFLOW_UI_URL", DEFAULT_UI_URL)
+        url = f"{ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
         tracked = TrackedRun(client, run_id, url)
         context.log.info(f"MLflow run {run_id} started in experiment {self.experiment_name!r}")
         try:

@@ -73,9 +73,9 @@ RUN_TIMEOUT = 300
 PAGE_TIMEOUT_MS = 60_000
 
 # Materialises what the UI steps need, in this order: the dataset, the checkpoint, the
-# one cell and the summary. The main job for minilm-l6 on the small profile took over four
-# minutes on 2 cores, most of it on merge methods, LoRA training and the SLERP sweep, which
-# the UI steps do not use.
+# one cell and the summary. The main job for minilm-l6 on the small profile also runs six
+# more merge-method cells, LoRA training and the SLERP sweep, which the UI steps do not
+# use. Its cells alone took over four minutes on 2 cores.
 PREPARE_SCRIPT = """
 import sys
 
@@ -438,7 +438,7 @@ def _select_partition(
     page: Any, dialog: Any, dimension: str, value: str, screenshots: Screenshots
 ) -> None:
     """Pick `value` in the partition selector of `dimension` in the launch dialog."""
-    # The innermost block that holds both the dimension's name and a selector.
+    # The innermost block that contains both the dimension's name and a selector.
     section = dialog.locator("div", has=page.get_by_text(dimension, exact=True)).filter(
         has=page.locator('[aria-haspopup="dialog"]')
     )
@@ -645,7 +645,7 @@ def _find_mlflow_run(page: Any, mlflow_ui: Server, mlflow_run_id: str, shots: Sc
 def _close_mlflow_assistant(page: Any) -> None:
     """Close the chat panel that MLflow 3.17 opens on a fresh profile, if it opens.
 
-    It only covers part of the screenshots: no check depends on it.
+    It only hides part of the screenshots, and no check depends on it.
     """
     close = page.locator('[data-component-id="mlflow.assistant.chat_panel.close"]')
     try:
@@ -657,7 +657,7 @@ def _close_mlflow_assistant(page: Any) -> None:
 
 
 def _check_mlflow_run_page(page: Any, dagster_run_id: str, shots: Screenshots) -> float:
-    """Check the run page's name and Dagster tag; return the eval/silhouette it shows."""
+    """Check the run page's name and Dagster tag, and return the eval/silhouette it shows."""
     heading = page.get_by_text(MLFLOW_RUN_NAME, exact=True)
     shots.wait_visible(page, heading, "mlflow-run", "The run's name", 60_000)
     tag = page.get_by_text(dagster_run_id)
