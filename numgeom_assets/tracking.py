@@ -116,6 +116,7 @@ class MlflowTracking(dg.ConfigurableResource):
             "dagster.asset_key": asset_key,
             "dagster.partition_key": partition,
             "numgeom.status": "running",
+            **_code_version_tag(context),
             **_partition_tags(context),
             **(tags or {}),
         }
@@ -156,6 +157,14 @@ def mlflow_metadata(run: TrackedRun) -> dict[str, dg.MetadataValue]:
         "mlflow_run_id": dg.MetadataValue.text(run.run_id),
         "mlflow_run_url": dg.MetadataValue.url(run.url),
     }
+
+
+def _code_version_tag(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """The asset's code version as a tag, so runs of different code can be told apart."""
+    if not context.has_assets_def:
+        return {}
+    version = context.assets_def.code_versions_by_key.get(context.asset_key)
+    return {"numgeom.code_version": version} if version else {}
 
 
 def _partition_label(context: dg.AssetExecutionContext) -> str:

@@ -98,7 +98,7 @@ def test_io_manager_round_trips_tables_per_partition(tmp_path: Path) -> None:
 def test_failed_asset_marks_its_mlflow_run_failed(tmp_path: Path) -> None:
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
 
-    @dg.asset
+    @dg.asset(code_version="7")
     def broken(context: dg.AssetExecutionContext, mlflow: MlflowTracking) -> None:
         with mlflow.start_run(context, params={"p": 1}):
             raise ValueError("boom")
@@ -113,6 +113,7 @@ def test_failed_asset_marks_its_mlflow_run_failed(tmp_path: Path) -> None:
     assert run.info.status == "FAILED"
     assert run.data.tags["numgeom.status"] == "failed"
     assert run.data.tags["dagster.asset_key"] == "broken"
+    assert run.data.tags["numgeom.code_version"] == "7"
     assert run.data.params["p"] == "1"
 
 
