@@ -45,7 +45,7 @@ def test_defaults_are_valid() -> None:
     settings = LoraSettings()
 
     assert settings.samples_per_family == 4
-    assert settings.total_steps == 40
+    assert settings.total_steps == 20
 
 
 def test_target_module_list_is_stored_as_tuple() -> None:
