@@ -331,3 +331,22 @@ def test_schedule_requests_every_cell(backfilled) -> None:
     expected = sorted(f"{b}|{m}" for b in ("minilm-copy", "minilm-l6") for m in METHODS)
     assert sorted(str(r.partition_key) for r in requests) == expected
     assert all(r.run_key.startswith("2026-12-07T03:00:00") for r in requests)
+
+
+def test_unchanged_reevaluation_reuses_embeddings(backfilled) -> None:
+    instance = backfilled["instance"]
+    defs = build_definitions(_resources(backfilled["root"]))
+    key = cell_key("minilm-copy", "soup")
+    before = read_stored(backfilled["storage"], "embeddings", key)
+
+    result = defs.resolve_job_def("evaluation_job").execute_in_process(
+        instance=instance, partition_key=key
+    )
+
+    assert result.success
+    event = instance.get_latest_materialization_event(dg.AssetKey("embeddings"))
+    metadata = event.asset_materialization.metadata
+    assert event.run_id == result.run_id
+    assert metadata["recomputed"].value is False
+    after = read_stored(backfilled["storage"], "embeddings", key)
+    assert after.equals(before)

@@ -7,11 +7,14 @@ import polars as pl
 from numgeom_assets.partitions import cell_partitions, parse_cell
 from numgeom_assets.progress import throttled_progress
 from numgeom_assets.registry import backbone_spec
+from numgeom_assets.resources import NumgeomStorage
+from numgeom_assets.reuse import SIGNATURE_KEY, input_signature, stored_if_unchanged, table_digest
 from numgeom_assets.settings import EmbeddingSettings
 from numgeom_assets.tracking import MlflowTracking, mlflow_metadata
 from numgeom_core.models import embed_texts, load_backbone
 
 NORM_TOLERANCE = 1e-4
+CODE_VERSION = "1"
 
 embeddings_check = dg.AssetCheckSpec(
     "embeddings_are_finite_and_shaped",
@@ -25,13 +28,14 @@ embeddings_check = dg.AssetCheckSpec(
     group_name="embeddings",
     kinds={"pytorch", "parquet"},
     check_specs=[embeddings_check],
-    code_version="1",
+    code_version=CODE_VERSION,
 )
 def embeddings(
     context: dg.AssetExecutionContext,
     config: EmbeddingSettings,
     merged_checkpoint: dict,
     sequence_dataset: pl.DataFrame,
+    storage: NumgeomStorage,
     mlflow: MlflowTracking,
 ):
     """Pooled, L2-normalised float32 embeddings of every dataset sample, keyed by sample_id."""
@@ -46,6 +50,18 @@ def embeddings(
         "checkpoint_sha256": merged_checkpoint["sha256"],
         **{f"embedding.{k}": v for k, v in config.model_dump().items()},
     }
+    signature = input_signature(
+        {
+            **params,
+            "dataset": table_digest(sequence_dataset, ["sample_id", "text"]),
+            "code_version": CODE_VERSION,
+        }
+    )
+    reused = stored_if_unchanged(context, signature, storage.root)
+    if reused is not None:
+        yield from _reuse(context, reused, sequence_dataset, signature, params, mlflow)
+        return
+
     with mlflow.start_run(context, params=params, tags={"numgeom.kind": spec.kind}) as run:
         model, tokenizer = load_backbone(merged_checkpoint["path"], spec)
         context.log.info(f"Embedding {len(texts)} sequences with {spec.name} ({spec.kind})")
@@ -77,10 +93,32 @@ def embeddings(
         "seconds": dg.MetadataValue.float(round(result.seconds, 2)),
         "n_tokens": dg.MetadataValue.int(result.n_tokens),
         "checkpoint_sha256": dg.MetadataValue.text(merged_checkpoint["sha256"]),
+        "recomputed": dg.MetadataValue.bool(True),
+        SIGNATURE_KEY: dg.MetadataValue.text(signature),
         **mlflow_metadata(run),
     }
     yield dg.Output(table, metadata=metadata)
     yield check_embeddings(vectors, table["sample_id"].to_list(), sequence_dataset)
+
+
+def _reuse(context, table, dataset, signature, params, mlflow):
+    """Yield the stored embeddings again: checkpoint, dataset and settings are unchanged."""
+    context.log.info(
+        "Checkpoint digest, dataset and settings are unchanged since the last "
+        "materialisation of this partition; reusing its stored embeddings."
+    )
+    with mlflow.start_run(context, params=params, tags={"numgeom.recomputed": "false"}) as run:
+        pass
+    vectors = table["embedding"].to_numpy().astype("float32")  # [N, H]
+    metadata = {
+        "n_samples": dg.MetadataValue.int(table.height),
+        "dimension": dg.MetadataValue.int(vectors.shape[1]),
+        "recomputed": dg.MetadataValue.bool(False),
+        SIGNATURE_KEY: dg.MetadataValue.text(signature),
+        **mlflow_metadata(run),
+    }
+    yield dg.Output(table, metadata=metadata)
+    yield check_embeddings(vectors, table["sample_id"].to_list(), dataset)
 
 
 def check_embeddings(
