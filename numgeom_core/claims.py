@@ -138,7 +138,13 @@ def describe(interval: Interval | None, digits: int = 3) -> str:
 def verdict_sentence(verdict: str, parts: list[str]) -> str:
     """Join test descriptions into one sentence that ends with the verdict."""
     body = "; ".join(parts) if parts else "no cell needed by the tests is materialised"
-    return f"{body}. Verdict: the claim {verdict}."
+    phrases = {
+        "holds": "the claim holds",
+        "does not hold": "the claim does not hold",
+        "mixed": "the evidence is mixed (some tests pass, some fail)",
+        "undetermined": "undetermined (a test lacks a value or an interval)",
+    }
+    return f"{body}. Verdict: {phrases.get(verdict, verdict)}."
 
 
 def group_mean(
