@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class MainJobReport:
-    """What the main job ran: Dagster run ids and wall seconds per asset."""
+    """Record of the main job: Dagster run ids and wall seconds per asset."""
 
     run_ids: list[str] = field(default_factory=list)
     asset_seconds: dict[str, float] = field(default_factory=dict)

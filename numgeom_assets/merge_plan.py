@@ -1,4 +1,4 @@
-"""Which checkpoints each merge method combines, and with which settings."""
+"""Merge plans: the checkpoints each merge method combines, and its settings."""
 
 from dataclasses import dataclass
 from pathlib import Path

@@ -82,7 +82,7 @@ class MetricsSettings(dg.Config):
 
 
 class MapSettings(dg.Config):
-    """Which splits go into a UMAP map, and the UMAP settings."""
+    """Splits that go into a UMAP map, and the UMAP settings."""
 
     splits: list[str] = ["eval"]
     n_neighbors: int = _PROJECTION.n_neighbors

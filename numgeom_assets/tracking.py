@@ -23,7 +23,7 @@ from numgeom_assets import paths
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on one param value
-# Where the README starts `mlflow ui`; $NUMGEOM_MLFLOW_UI_URL or the resource setting change it.
+# URL of the MLflow UI that the README starts. $NUMGEOM_MLFLOW_UI_URL or `ui_url` overrides it.
 DEFAULT_UI_URL = "http://127.0.0.1:5000"
 
 
@@ -160,7 +160,7 @@ def mlflow_metadata(run: TrackedRun) -> dict[str, dg.MetadataValue]:
 
 
 def _code_version_tag(context: dg.AssetExecutionContext) -> dict[str, str]:
-    """The asset's code version as a tag, so runs of different code can be told apart."""
+    """The asset's code version as a tag, so runs of different code can be distinguished."""
     if not context.has_assets_def:
         return {}
     version = context.assets_def.code_versions_by_key.get(context.asset_key)

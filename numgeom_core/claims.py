@@ -3,7 +3,7 @@
 Inputs are two long tables. `summary`: the metrics summary (backbone, kind, weights,
 merge_method, split, metric, value, reason). `evaluation`: the evaluation metrics of every
 cell (backbone, merge_method, split, metric, value, low, high, level, reason, n_samples,
-replicates), where `replicates` holds a bootstrapped metric's value on each resample (nan
+replicates), where `replicates` contains a bootstrapped metric's value on each resample (nan
 where undefined). Resamples depend only on the seed, labels and n, so replicates of two
 cells are paired, and a difference of two cells gets a percentile interval from the
 differences of their replicates.

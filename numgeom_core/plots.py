@@ -25,7 +25,7 @@ def plot_metric_bars(table: pl.DataFrame, metric: str, path: Path, better: str) 
 
     `table` is the long metrics table (columns backbone, merge_method, split, metric,
     value). An undefined value is drawn as an empty slot labelled "n/a". `better` is
-    "higher" or "lower" and goes into the title so nobody misreads the direction.
+    "higher" or "lower" and goes into the title, so the direction cannot be misread.
     """
     rows = table.filter(pl.col("metric") == metric)
     splits = _ordered_unique(rows["split"].to_list(), ("train", "eval", "ood"))

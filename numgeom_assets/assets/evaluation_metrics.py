@@ -14,6 +14,7 @@ from numgeom_assets.partitions import cell_key, cell_partitions, parse_cell
 from numgeom_assets.resources import NumgeomStorage
 from numgeom_assets.settings import MetricsSettings
 from numgeom_assets.tracking import MlflowTracking, mlflow_metadata
+from numgeom_core.data import NUISANCE_ATTRIBUTES
 from numgeom_core.errors import NumgeomError
 from numgeom_core.evaluation import (
     EvaluationConfig,
@@ -24,7 +25,6 @@ from numgeom_core.evaluation import (
 from numgeom_core.metrics import BootstrapConfig, metric_spec
 from numgeom_core.plots_eval import plot_contingency_heatmaps
 
-NUISANCE_ATTRIBUTES = ("length", "magnitude", "parity")
 PRIMARY_SPLIT = "eval"
 SPLIT_ORDER = ("train", "eval", "ood")
 _BOOTSTRAP = BootstrapConfig()

@@ -10,9 +10,9 @@ from numgeom_assets.markdown import markdown_table
 from numgeom_assets.partitions import cell_partitions, parse_cell
 from numgeom_assets.settings import MetricsSettings
 from numgeom_assets.tracking import MlflowTracking, mlflow_metadata
+from numgeom_core.data import NUISANCE_ATTRIBUTES
 from numgeom_core.metrics import compute_geometry_metrics, metric_spec
 
-NUISANCE_ATTRIBUTES = ("length", "magnitude", "parity")
 PRIMARY_SPLIT = "eval"
 
 METRICS_SCHEMA = {

@@ -14,13 +14,13 @@ from numgeom_assets.registry import backbone_spec
 from numgeom_assets.resources import NumgeomStorage
 from numgeom_assets.settings import MetricsSettings, SweepSettings
 from numgeom_assets.tracking import MlflowTracking, mlflow_metadata
+from numgeom_core.data import NUISANCE_ATTRIBUTES
 from numgeom_core.errors import ConfigError
 from numgeom_core.merging import SlerpSettings, merge_checkpoints
 from numgeom_core.metrics import compute_geometry_metrics
 from numgeom_core.models import EmbeddingConfig, embed_texts, load_backbone
 from numgeom_core.plots import plot_sweep_curves
 
-NUISANCE_ATTRIBUTES = ("length", "magnitude", "parity")
 CURVE_METRICS = ("silhouette", "davies_bouldin")
 SWEEP_SCHEMA = {
     "backbone": pl.Utf8,

@@ -32,7 +32,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     add.add_argument(
         "--lora-targets", help="comma-separated module names (default: from the architecture)"
     )
-    add.add_argument("--subfolder", help="folder inside a package that holds config.json")
+    add.add_argument("--subfolder", help="folder inside a package that contains config.json")
     add.add_argument(
         "--trust-remote-code",
         action="store_true",

@@ -7,6 +7,7 @@ belong to its own family and to no other selected family.
 
 from numgeom_core.data.config import FAMILY_NAMES, SPLITS, DatasetConfig, SplitSpec
 from numgeom_core.data.dataset import (
+    NUISANCE_ATTRIBUTES,
     SCHEMA,
     build_dataset,
     magnitude,
@@ -30,6 +31,7 @@ __all__ = [
     "build_dataset",
     "check_feasible",
     "magnitude",
+    "NUISANCE_ATTRIBUTES",
     "parity",
     "render_text",
     "validate_dataset",

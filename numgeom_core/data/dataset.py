@@ -27,6 +27,10 @@ SCHEMA: dict[str, pl.DataType] = {
 _MAX_REPORTED_PROBLEMS = 5
 
 
+# Sample attributes that are not the label; clusters should encode as little of them as possible.
+NUISANCE_ATTRIBUTES = ("length", "magnitude", "parity")
+
+
 def render_text(terms: Sequence[int], config: DatasetConfig) -> str:
     """Return the terms joined by config.separator, put in place of {terms} in config.template."""
     joined = config.separator.join(str(term) for term in terms)
